@@ -1,0 +1,34 @@
+# Two commands set everything up: `make reports` and `make test` (see README).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= sample
+STAMP := $(VENV)/.vtr-installed
+
+.PHONY: venv reports test lint format clean-reports
+
+venv: $(STAMP)
+
+# Re-install when the package metadata changes; `pip install -e` keeps lib/ live otherwise.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+reports: $(STAMP)
+	$(PY) run_all.py --profile $(PROFILE)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean-reports:
+	rm -rf reports

@@ -1,0 +1,219 @@
+"""Profiles: typed configuration loaded from ``configs/<name>.yaml``.
+
+A profile is a YAML file whose keys mirror the dataclasses below; anything not given keeps its
+default. Loading is strict: an unknown or mistyped key, or a value of the wrong type, raises
+:class:`ConfigError` naming the key, the file and the valid keys, so a typo never silently
+falls back to a default.
+
+    cfg = load_profile("sample", overrides={"world.n_clips": 60})
+
+Each section belongs to one part of the library; add a field to the section that reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vtr.paths import project_root
+
+
+class ConfigError(ValueError):
+    """A profile that does not match the schema: names the key, the file and the valid keys."""
+
+
+@dataclass
+class WorldConfig:
+    """The procedurally generated sample world (``vtr.data.synthetic``)."""
+
+    n_clips: int = 240  # short single-event clips (train/val/test)
+    n_long_videos: int = 12  # multi-event videos for moment retrieval
+    events_per_long_video: int = 4
+    n_stills: int = 4000  # still frames with appearance-only captions (tiny model pretraining)
+    clip_frames: int = 24
+    fps: int = 8
+    size: int = 64  # frame side in pixels
+    split_fractions: list[float] = field(default_factory=lambda: [0.6, 0.15, 0.25])  # train/val/test
+
+
+@dataclass
+class VideoConfig:
+    """Decoding and frame sampling (``vtr.video``)."""
+
+    n_frames: int = 8
+    size: int = 64
+    strategy: str = "uniform"
+    cache: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Which corpus the experiments run on (``vtr.data``)."""
+
+    source: str = "sample"  # sample | internvid | msrvtt | folder
+    root: str = ""  # folder of videos (msrvtt / folder sources)
+    captions: str = ""  # captions csv/jsonl for the folder source
+    msrvtt_annotations: str = ""  # folder holding MSRVTT_JSFUSION_test.csv, *_videodatainfo.json
+
+
+@dataclass
+class InternVidConfig:
+    """InternVid metadata and clip download (``vtr.download``)."""
+
+    metadata: str = "OpenGVLab/InternVid"  # hub dataset id, or a local jsonl/parquet file
+    subset: str = "InternVid-10M-FLT"  # hub configuration name (InternVid-18M-AES on the hub)
+    split: str = "FLT"
+    min_aesthetic: float = 4.0
+    min_duration: float = 3.0
+    max_duration: float = 15.0
+    count: int = 50
+    workers: int = 4
+    timeout: float = 120.0
+    out_dir: str = "data/internvid"
+
+
+@dataclass
+class ModelConfig:
+    """The CLIP-style encoder (``vtr.models.encoders``)."""
+
+    arch: str = "vtr-tiny"  # any open_clip architecture name, or vtr's registered ones
+    pretrained: str = "vtr-tiny"  # an open_clip tag, a local checkpoint path, "" for random weights
+    batch_size: int = 64
+
+
+@dataclass
+class Profile:
+    """One complete configuration of a run."""
+
+    name: str = "sample"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    data_dir: str = "data"
+    world: WorldConfig = field(default_factory=WorldConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    internvid: InternVidConfig = field(default_factory=InternVidConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    source_file: str = field(default="", metadata={"internal": True})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "source_file"}
+
+
+def profile_path(profile: str | os.PathLike[str]) -> Path:
+    """``"sample"`` → ``configs/sample.yaml``; anything with a suffix or a slash is a path."""
+    text = os.fspath(profile)
+    if not text.endswith((".yaml", ".yml")) and "/" not in text and os.sep not in text:
+        return project_root() / "configs" / f"{text}.yaml"
+    path = Path(text).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return project_root() / path
+
+
+def load_profile(
+    profile: str | os.PathLike[str] | dict[str, Any] = "sample",
+    overrides: dict[str, Any] | None = None,
+) -> Profile:
+    """Load and validate a profile by name, path or dict, then apply dotted ``overrides``."""
+    if isinstance(profile, dict):
+        raw, source = dict(profile), "<dict>"
+    else:
+        path = profile_path(profile)
+        if not path.is_file():
+            known = sorted(p.stem for p in (project_root() / "configs").glob("*.yaml"))
+            raise ConfigError(f"profile {os.fspath(profile)!r} not found at {path}; known profiles: {known}")
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        source = str(path)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: a profile must be a mapping of keys to values")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, source="--set")
+    cfg = _build(Profile, raw, prefix="", source=source)
+    cfg.source_file = source
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"world.n_clips=60"`` → ``("world.n_clips", 60)``; the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: cannot set {dotted!r}: {part!r} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _public_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
+    fields = _public_fields(cls)
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            where = f"{prefix}{key}"
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{source}: unknown key {where!r}{hint}; valid keys in "
+                f"{prefix.rstrip('.') or 'the top level'}: {sorted(fields)}"
+            )
+    values = {}
+    for name in fields:
+        if name not in raw:
+            continue
+        values[name] = _check(hints[name], raw[name], f"{prefix}{name}", source)
+    return cls(**values)
+
+
+def _check(hint: Any, value: Any, key: str, source: str) -> Any:
+    """Validate ``value`` against the annotation ``hint``; returns the (possibly converted) value."""
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key!r} must be a section (mapping), got {value!r}")
+        return _build(hint, value, prefix=f"{key}.", source=source)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _check(option, value, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{source}: {key!r}={value!r} matches none of {hint}")
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{source}: {key!r} must be a list, got {value!r}")
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_check(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key!r} must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
+        raise ConfigError(f"{source}: {key!r} must be {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value

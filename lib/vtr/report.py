@@ -1,0 +1,58 @@
+"""What notebooks report: metrics as JSON and figures as PNG under ``reports/metrics/``.
+
+``run_all.py`` reads these files to build ``reports/index.html``. Names start with the notebook's
+``NN_name`` stem so the index can find them:
+
+    save_metrics("01_baselines", {"t2v_R@1": 12.5})            # reports/metrics/01_baselines.json
+    save_figure(fig, "01_baselines_heatmap")                   # reports/metrics/01_baselines_heatmap.png
+
+Calling ``save_metrics`` twice for one notebook merges the dicts (later keys win).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from vtr.atomic import atomic_path, write_json
+from vtr.paths import reports_dir
+
+
+def metrics_dir() -> Path:
+    return reports_dir() / "metrics"
+
+
+def _clean(value: Any) -> Any:
+    """Round floats to 6 significant digits: metrics files compare equal across identical runs."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if not math.isfinite(value) else float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def save_metrics(name: str, metrics: dict[str, Any]) -> Path:
+    """Write (or merge into) ``reports/metrics/<name>.json``; returns its path."""
+    path = metrics_dir() / f"{name}.json"
+    merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    merged.update(_clean(metrics))
+    return write_json(path, merged)
+
+
+def load_metrics(name: str) -> dict[str, Any]:
+    path = metrics_dir() / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def save_figure(fig: Any, name: str, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as ``reports/metrics/<name>.png`` (the notebook still shows it inline)."""
+    path = metrics_dir() / f"{name}.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    return path

@@ -1,0 +1,102 @@
+"""The canonical manifest: one JSON object per line, one line per clip, for every data source.
+
+Fields: ``id``, ``video`` (path, relative to the manifest's folder or absolute), ``captions``
+(list of strings, at least one), ``start`` / ``end`` (seconds inside the video file, or null for
+the whole file), ``split`` (train / val / test), ``category`` (string or null) and ``meta`` (a
+free dict for source-specific fields, such as MSR-VTT's url or the sample world's motion).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vtr.atomic import write_text
+
+SPLITS = ("train", "val", "test")
+
+
+class ManifestError(ValueError):
+    """A manifest line that does not match the format: names the file, the line and the field."""
+
+
+@dataclass
+class ClipRecord:
+    id: str
+    video: str
+    captions: list[str]
+    split: str = "test"
+    start: float | None = None
+    end: float | None = None
+    category: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def video_path(self, base: str | os.PathLike[str]) -> Path:
+        """The video file, resolving a relative ``video`` against ``base`` (the manifest's folder)."""
+        p = Path(self.video)
+        return p if p.is_absolute() else Path(base) / p
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=False)
+
+
+def validate(record: ClipRecord, where: str = "") -> ClipRecord:
+    prefix = f"{where}: " if where else ""
+    if not record.id or not isinstance(record.id, str):
+        raise ManifestError(f"{prefix}field 'id' must be a non-empty string, got {record.id!r}")
+    if not record.video:
+        raise ManifestError(f"{prefix}field 'video' is empty for id {record.id!r}")
+    if not isinstance(record.captions, list) or not record.captions or not all(
+        isinstance(c, str) and c.strip() for c in record.captions
+    ):
+        raise ManifestError(
+            f"{prefix}field 'captions' must be a non-empty list of non-empty strings for id {record.id!r}"
+        )
+    if record.split not in SPLITS:
+        raise ManifestError(f"{prefix}field 'split' is {record.split!r} for id {record.id!r}; expected {SPLITS}")
+    if record.start is not None and record.end is not None and record.end <= record.start:
+        raise ManifestError(f"{prefix}'end' ({record.end}) <= 'start' ({record.start}) for id {record.id!r}")
+    return record
+
+
+def write_manifest(path: str | os.PathLike[str], records: Iterable[ClipRecord]) -> Path:
+    """Validate and write ``records`` atomically; ids must be unique."""
+    seen: set[str] = set()
+    lines = []
+    for i, rec in enumerate(records):
+        validate(rec, f"{path} record {i}")
+        if rec.id in seen:
+            raise ManifestError(f"{path}: duplicate id {rec.id!r}")
+        seen.add(rec.id)
+        lines.append(rec.to_json())
+    return write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> list[ClipRecord]:
+    """Read and validate a manifest; ``split`` keeps only that split."""
+    names = {f.name for f in dataclasses.fields(ClipRecord)}
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
+            unknown = set(raw) - names
+            if unknown:
+                raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; valid fields: {sorted(names)}")
+            missing = {"id", "video", "captions"} - set(raw)
+            if missing:
+                raise ManifestError(f"{where}: missing field(s) {sorted(missing)}")
+            rec = validate(ClipRecord(**raw), where)
+            if split is None or rec.split == split:
+                records.append(rec)
+    return records

@@ -1,0 +1,1 @@
+"""Models: encoders (open_clip), temporal heads, cross-modal scorers, HNeRV."""

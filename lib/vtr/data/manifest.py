@@ -9,9 +9,12 @@ free dict for source-specific fields, such as MSR-VTT's url or the sample world'
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ SPLITS = ("train", "val", "test")
 
 
 class ManifestError(ValueError):
-    """A manifest line that does not match the format: names the file, the line and the field."""
+    """A manifest or annotation file that does not match its format: names the file, the line and the field."""
 
 
 @dataclass
@@ -51,14 +54,18 @@ def validate(record: ClipRecord, where: str = "") -> ClipRecord:
         raise ManifestError(f"{prefix}field 'id' must be a non-empty string, got {record.id!r}")
     if not record.video:
         raise ManifestError(f"{prefix}field 'video' is empty for id {record.id!r}")
-    if not isinstance(record.captions, list) or not record.captions or not all(
-        isinstance(c, str) and c.strip() for c in record.captions
+    if (
+        not isinstance(record.captions, list)
+        or not record.captions
+        or not all(isinstance(c, str) and c.strip() for c in record.captions)
     ):
         raise ManifestError(
             f"{prefix}field 'captions' must be a non-empty list of non-empty strings for id {record.id!r}"
         )
     if record.split not in SPLITS:
-        raise ManifestError(f"{prefix}field 'split' is {record.split!r} for id {record.id!r}; expected {SPLITS}")
+        raise ManifestError(
+            f"{prefix}field 'split' is {record.split!r} for id {record.id!r}; expected {SPLITS}"
+        )
     if record.start is not None and record.end is not None and record.end <= record.start:
         raise ManifestError(f"{prefix}'end' ({record.end}) <= 'start' ({record.start}) for id {record.id!r}")
     return record
@@ -92,7 +99,9 @@ def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> lis
                 raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
             unknown = set(raw) - names
             if unknown:
-                raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; valid fields: {sorted(names)}")
+                raise ManifestError(
+                    f"{where}: unknown field(s) {sorted(unknown)}; valid fields: {sorted(names)}"
+                )
             missing = {"id", "video", "captions"} - set(raw)
             if missing:
                 raise ManifestError(f"{where}: missing field(s) {sorted(missing)}")
@@ -100,3 +109,49 @@ def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> lis
             if split is None or rec.split == split:
                 records.append(rec)
     return records
+
+
+class DataWarning(UserWarning):
+    """Something in a data source was skipped; the loader's ``report`` lists what and why."""
+
+
+class LoadedRecords(list[ClipRecord]):
+    """The loaded :class:`ClipRecord` list plus ``report``: what was skipped and why (JSON-able)."""
+
+    def __init__(self, records: Iterable[ClipRecord] = (), report: dict[str, Any] | None = None):
+        super().__init__(records)
+        self.report: dict[str, Any] = report if report is not None else {}
+
+
+def warn_skipped(source: str | os.PathLike[str], what: str, items: Sequence[Any], limit: int = 5) -> None:
+    """One :class:`DataWarning` per kind of problem, showing the first few items."""
+    if items:
+        shown = ", ".join(str(x) for x in items[:limit]) + (", ..." if len(items) > limit else "")
+        warnings.warn(f"{source}: {len(items)} {what}: {shown}", DataWarning, stacklevel=3)
+
+
+def hash_split(key: str, seed: int, fractions: Sequence[float]) -> str:
+    """A deterministic split for ``key``: a SHA-256 of ``seed:key`` mapped to [0, 1) and bucketed.
+
+    Independent of the order and number of other keys, so adding videos never moves existing ones.
+    """
+    check_split_fractions(fractions)
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    cumulative = 0.0
+    for split, fraction in zip(SPLITS, fractions, strict=True):
+        cumulative += fraction
+        if u < cumulative:
+            return split
+    return next(s for s, f in zip(reversed(SPLITS), reversed(fractions), strict=True) if f > 0)
+
+
+def check_split_fractions(fractions: Sequence[float]) -> None:
+    if (
+        len(fractions) != len(SPLITS)
+        or any(f < 0 for f in fractions)
+        or not math.isclose(sum(fractions), 1.0)
+    ):
+        raise ValueError(
+            f"split_fractions must be {len(SPLITS)} non-negative numbers summing to 1 {SPLITS}, got {fractions}"
+        )

@@ -34,3 +34,14 @@ def test_write_json_is_deterministic(tmp_path) -> None:
     a = write_json(tmp_path / "a.json", {"b": 1, "a": np.float64(0.5)}).read_bytes()
     b = write_json(tmp_path / "b.json", {"a": 0.5, "b": 1}).read_bytes()
     assert a == b
+
+
+def test_atomic_files_get_umask_permissions(tmp_path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "p.json", {})
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

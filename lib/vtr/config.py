@@ -32,15 +32,19 @@ class ConfigError(ValueError):
 
 @dataclass
 class WorldConfig:
-    """The procedurally generated sample world (``vtr.data.synthetic``)."""
+    """The procedurally generated sample world (``vtr.data.synthetic``).
 
-    n_clips: int = 240  # short single-event clips (train/val/test)
-    n_long_videos: int = 12  # multi-event videos for moment retrieval
-    events_per_long_video: int = 4
+    The built world is cached under ``<data_dir>/sample_world/<hash of these fields + seed>/``.
+    """
+
+    n_clips: int = 240  # short clips (train/val/test), mostly in hard pairs of two
+    n_long_videos: int = 20  # multi-event videos for moment retrieval
+    events_per_long_video: int = 5
     n_stills: int = 4000  # still frames with appearance-only captions (tiny model pretraining)
     clip_frames: int = 24
     fps: int = 8
-    size: int = 64  # frame side in pixels
+    size: int = 64  # frame side in pixels (even)
+    captions_per_clip: int = 5  # paraphrases per clip (1..18)
     split_fractions: list[float] = field(default_factory=lambda: [0.6, 0.15, 0.25])  # train/val/test
 
 
@@ -66,18 +70,27 @@ class DataConfig:
 
 @dataclass
 class InternVidConfig:
-    """InternVid metadata and clip download (``vtr.download``)."""
+    """InternVid metadata and clip download (``vtr.data.internvid``, ``vtr.download``)."""
 
-    metadata: str = "OpenGVLab/InternVid"  # hub dataset id, or a local jsonl/parquet file
-    subset: str = "InternVid-10M-FLT"  # hub configuration name (InternVid-18M-AES on the hub)
-    split: str = "FLT"
+    metadata: str = "OpenGVLab/InternVid"  # hub dataset id, or a local jsonl/json/parquet/csv file
+    subset: str = "InternVid-10M"  # hub configuration; InternVid-18M holds the AES split
+    split: str = "FLT"  # hub split within the subset: FLT / DIV (InternVid-10M), AES (InternVid-18M)
     min_aesthetic: float = 4.0
-    min_duration: float = 3.0
+    min_duration: float = 3.0  # seconds; clips outside [min_duration, max_duration] are skipped
     max_duration: float = 15.0
-    count: int = 50
-    workers: int = 4
-    timeout: float = 120.0
-    out_dir: str = "data/internvid"
+    count: int = 50  # the first `count` rows passing the filter, in metadata order
+    workers: int = 4  # parallel downloads
+    timeout: float = 120.0  # seconds: network socket timeout, and the limit for one ffmpeg run
+    retries: int = 3  # yt-dlp retries on transient HTTP errors
+    out_dir: str = "data/internvid"  # clips/, status.jsonl and manifest.jsonl go here
+    url_template: str = "https://www.youtube.com/watch?v={youtube_id}"
+    # yt-dlp format selector: a small mp4; video-only streams are fine since audio is dropped
+    format: str = "best[height<=360][ext=mp4]/bestvideo[height<=360][ext=mp4]/best[ext=mp4]/best"
+    section_download: bool = True  # fetch only [start, end] (yt-dlp download_ranges) instead of the video
+    crf: int = 23  # libx264 quality of the cut clips
+    keep_audio: bool = False
+    duration_tolerance: float = 0.5  # seconds a cut clip may differ from end - start
+    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test
 
 
 @dataclass
@@ -85,8 +98,24 @@ class ModelConfig:
     """The CLIP-style encoder (``vtr.models.encoders``)."""
 
     arch: str = "vtr-tiny"  # any open_clip architecture name, or vtr's registered ones
-    pretrained: str = "vtr-tiny"  # an open_clip tag, a local checkpoint path, "" for random weights
-    batch_size: int = 64
+    # an open_clip tag (e.g. "openai"), a local checkpoint path, "" for random weights, or "vtr-tiny"
+    # for vtr's self-pretrained checkpoint (built on demand from the sample world, see ``tiny``)
+    pretrained: str = "vtr-tiny"
+    batch_size: int = 64  # frames or captions per forward pass
+
+
+@dataclass
+class TinyConfig:
+    """Pretraining of the tiny CLIP on the sample world's stills (``vtr.models.tiny``)."""
+
+    max_epochs: int = 30  # upper bound; training stops earlier once held-out accuracy saturates
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 30
+    patience: int = 3  # epochs without held-out improvement before stopping
+    target_accuracy: float = 0.99  # held-out (val) zero-shot accuracy at which training stops
+    augment: bool = True  # small random translations of the stills
 
 
 @dataclass
@@ -102,6 +131,7 @@ class Profile:
     data: DataConfig = field(default_factory=DataConfig)
     internvid: InternVidConfig = field(default_factory=InternVidConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    tiny: TinyConfig = field(default_factory=TinyConfig)
     source_file: str = field(default="", metadata={"internal": True})
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import random
@@ -76,11 +77,9 @@ def git_commit() -> str:
 
 def environment_info(device: str = "auto") -> dict[str, Any]:
     """What a reader needs to reproduce a report: commit, versions, device."""
-    try:
-        import open_clip
-
-        open_clip_version = open_clip.__version__
-    except ImportError:  # pragma: no cover - open_clip is a dependency
+    try:  # the distribution's metadata, not an import: importing open_clip costs seconds
+        open_clip_version = importlib.metadata.version("open_clip_torch")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - open_clip is a dependency
         open_clip_version = "not installed"
     dev = resolve_device(device)
     name = (

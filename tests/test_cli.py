@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from vtr.cli import build_parser, main
 from vtr.data.manifest import read_manifest
 from vtr.video import probe, write_video

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from vtr.config import ConfigError, Profile, load_profile, parse_override
 
 

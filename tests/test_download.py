@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from vtr.config import InternVidConfig
 from vtr.data.manifest import SPLITS, read_manifest
 from vtr.download import (

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from vtr import metrics as M
 
 # --------------------------------------------------------------------------- brute-force references

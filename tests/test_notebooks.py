@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from vtr.paths import project_root
 from vtr.runner import Notebook, discover_notebooks, parameters_cells
 

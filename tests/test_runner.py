@@ -21,6 +21,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+
 from vtr import runner
 from vtr.report import _clean
 from vtr.runtime import seed_everything

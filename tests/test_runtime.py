@@ -2,6 +2,7 @@ import random
 
 import numpy as np
 import torch
+
 from vtr.atomic import write_json
 from vtr.runtime import environment_info, resolve_device, seed_everything
 

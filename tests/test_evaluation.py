@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from vtr import metrics as M
+from vtr.evaluation import evaluate_retrieval, first_caption_index
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_first_caption_index() -> None:
+    assert first_caption_index([0, 0, 1, 2, 2, 1]).tolist() == [0, 2, 3]
+    with pytest.raises(ValueError, match="without a caption"):
+        first_caption_index([0, 2])
+
+
+def test_evaluate_retrieval_matches_the_metric_functions() -> None:
+    rng = np.random.default_rng(0)
+    videos = _unit(rng.normal(size=(30, 16)))
+    owners = np.repeat(np.arange(30), 2)
+    texts = _unit(videos[owners] + 0.8 * rng.normal(size=(60, 16)))
+    out = evaluate_retrieval(texts, videos, owners, n_boot=200)
+    sim = texts @ videos.T
+    assert out["t2v_R@1"] == M.recall_metrics(M.t2v_ranks(sim, owners))["R@1"]
+    assert out["v2t_MedR"] == M.recall_metrics(M.v2t_ranks(sim, owners))["MedR"]
+    assert out["t2v_R@1_lo"] <= out["t2v_R@1"] <= out["t2v_R@1_hi"]
+    square = sim[::2]  # the first caption of each video
+    assert out["alignment_loss"] == pytest.approx(M.info_nce_loss(square, 0.07))
+    assert out["cosine_top1"] == pytest.approx(out["v2t_R@1"] / 100)
+    assert "dsl_t2v_R@1" in out
+
+
+def test_perfect_embeddings_score_perfectly() -> None:
+    videos = np.eye(8)
+    out = evaluate_retrieval(videos, videos, np.arange(8), n_boot=50, dsl=False)
+    assert out["t2v_R@1"] == 100.0 and out["v2t_MedR"] == 1.0
+    assert out["cosine_gap"] == pytest.approx(1.0)
+    assert not any(k.startswith("dsl_") for k in out)

@@ -108,13 +108,13 @@ class ModelConfig:
 class TinyConfig:
     """Pretraining of the tiny CLIP on the sample world's stills (``vtr.models.tiny``)."""
 
-    max_epochs: int = 30  # upper bound; training stops earlier once held-out accuracy saturates
+    max_epochs: int = 8  # the cosine schedule spans this; about 11 s per epoch on 2 CPU cores
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.1
     warmup_steps: int = 30
     patience: int = 3  # epochs without held-out improvement before stopping
-    target_accuracy: float = 0.99  # held-out (val) zero-shot accuracy at which training stops
+    target_accuracy: float = 0.99  # held-out appearance accuracy at which training stops early
     augment: bool = True  # small random translations of the stills
 
 

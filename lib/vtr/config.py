@@ -119,6 +119,34 @@ class TinyConfig:
 
 
 @dataclass
+class TrainConfig:
+    """The shared trainer (``vtr.train``): defaults from seed 003."""
+
+    # (owned by the fine-tuning work; fields added there)
+
+
+@dataclass
+class FinetuneConfig:
+    """Notebooks 02 and 03: cross-attention, InfoNCE vs H-NAC, fusion, sampling ablations."""
+
+    # (owned by the fine-tuning work; fields added there)
+
+
+@dataclass
+class HnervConfig:
+    """Notebook 04: the dual-head HNeRV study (``vtr.models.hnerv``)."""
+
+    # (owned by the HNeRV work; fields added there)
+
+
+@dataclass
+class MsrvttRecallConfig:
+    """Notebook 05: MSR-VTT recall tables."""
+
+    # (owned by the MSR-VTT work; fields added there)
+
+
+@dataclass
 class Profile:
     """One complete configuration of a run."""
 
@@ -132,6 +160,10 @@ class Profile:
     internvid: InternVidConfig = field(default_factory=InternVidConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     tiny: TinyConfig = field(default_factory=TinyConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    hnerv: HnervConfig = field(default_factory=HnervConfig)
+    msrvtt_recall: MsrvttRecallConfig = field(default_factory=MsrvttRecallConfig)
     source_file: str = field(default="", metadata={"internal": True})
 
     def to_dict(self) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from vtr.config import ConfigError, InternVidConfig
 from vtr.data.internvid import InternVidClip, Selection, load_metadata, select_clips, split_for
 from vtr.data.manifest import ClipRecord, write_manifest
 from vtr.paths import resolve
+from vtr.progress import show_progress
 from vtr.video import VideoDecodeError, probe, sample_frames
 
 STATUS_FILE = "status.jsonl"
@@ -609,7 +610,9 @@ def _run(todo: list[InternVidClip], cfg: InternVidConfig, out: Path, log: Status
         return
     with (
         ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool,
-        tqdm(total=len(todo), desc="InternVid clips", unit="clip", disable=not progress) as bar,
+        tqdm(
+            total=len(todo), desc="InternVid clips", unit="clip", disable=not show_progress(progress)
+        ) as bar,
     ):
         futures = [pool.submit(fetch_clip, clip, cfg, out) for clip in todo]
         failed = 0

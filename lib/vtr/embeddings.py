@@ -47,6 +47,7 @@ from vtr.atomic import atomic_path
 from vtr.data.manifest import ClipRecord
 from vtr.models.encoders import Encoder, pool_frames
 from vtr.paths import resolve
+from vtr.progress import show_progress
 
 if TYPE_CHECKING:
     from vtr.config import Profile
@@ -284,7 +285,12 @@ def embed_videos(
 
     batch: list[tuple[_Job, np.ndarray]] = []
     batch_frames = 0
-    bar = tqdm(total=len(todo), desc=f"embed videos ({encoder.arch})", unit="video", disable=not progress)
+    bar = tqdm(
+        total=len(todo),
+        desc=f"embed videos ({encoder.arch})",
+        unit="video",
+        disable=not show_progress(progress),
+    )
 
     def flush_batch() -> None:
         nonlocal batch, batch_frames
@@ -479,7 +485,9 @@ def _encode_texts(encoder: Encoder, captions: list[str], progress: bool) -> np.n
     parts = [
         encoder.encode_text(captions[i : i + step])
         for i in tqdm(
-            range(0, len(captions), step), desc="embed texts", disable=not progress or len(captions) <= step
+            range(0, len(captions), step),
+            desc="embed texts",
+            disable=not show_progress(progress) or len(captions) <= step,
         )
     ]
     return np.concatenate(parts) if parts else np.zeros((0, encoder.output_dim), dtype=np.float32)

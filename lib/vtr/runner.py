@@ -682,7 +682,8 @@ def _run_one(
     executed = reports / f"{notebook.stem}.ipynb"
     _clear_outputs_of(reports, notebook.stem)
     started = time.perf_counter()
-    with _environment(VTR_ROOT=str(root), VTR_REPORTS_DIR=str(reports)):
+    # No progress bars inside the kernels: they would clutter the reports (see vtr.progress).
+    with _environment(VTR_ROOT=str(root), VTR_REPORTS_DIR=str(reports), VTR_PROGRESS="0"):
         error = execute_notebook(
             notebook,
             executed,

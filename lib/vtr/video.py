@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path
 from vtr.paths import project_root
+from vtr.progress import show_progress
 
 PathLike = str | os.PathLike[str]
 IndexFn = Callable[[int, int, np.random.Generator], np.ndarray]
@@ -593,7 +594,10 @@ def sample_many(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results: Iterable = pool.map(_capture(run), [spec for _, spec in items])
         for (key, _), (result, error) in tqdm(
-            zip(items, results, strict=True), total=len(items), desc="decode", disable=not progress
+            zip(items, results, strict=True),
+            total=len(items),
+            desc="decode",
+            disable=not show_progress(progress),
         ):
             if error is None:
                 frames[key] = result

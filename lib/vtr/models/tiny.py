@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from vtr.atomic import write_bytes, write_json
 from vtr.models.encoders import TINY_TAG, Encoder, create_encoder, register_model_configs
 from vtr.paths import resolve
+from vtr.progress import show_progress
 from vtr.runtime import seed_everything, torch_generator
 
 if TYPE_CHECKING:
@@ -277,7 +278,7 @@ def pretrain(
     curve: list[dict[str, float]] = []
     best_acc, best_state, since_best, step = -1.0, copy.deepcopy(model.state_dict()), 0, 0
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc="pretrain vtr-tiny", disable=not progress)
+    bar = tqdm(total=total_steps, desc="pretrain vtr-tiny", disable=not show_progress(progress))
     for epoch in range(cfg.max_epochs):
         model.train()
         order = torch.randperm(len(images), generator=generator)

@@ -41,6 +41,7 @@ from vtr.data.synthetic.scenes import (
 )
 from vtr.paths import resolve
 from vtr.video import write_video
+from vtr.progress import show_progress
 
 # Bump when the generator changes what it writes: the cache key includes it.
 GENERATOR_VERSION = "1"
@@ -436,7 +437,7 @@ def _generate(cfg: WorldConfig, seed: int, world: World, progress: bool) -> None
     groups = _plan_groups(cfg, seed)
     planned = _clip_records(cfg, seed, groups)
     total = cfg.n_clips + cfg.n_stills + cfg.n_long_videos
-    with tqdm(total=total, desc="sample world", unit="item", disable=not progress) as bar:
+    with tqdm(total=total, desc="sample world", unit="item", disable=not show_progress(progress)) as bar:
         stills_counts = _write_stills(cfg, seed, world.stills_path, bar)
         (world.msrvtt_dir / "videos").mkdir(parents=True, exist_ok=True)
         record_of = {(group.index, member): record for record, group, member in planned}

@@ -1,0 +1,138 @@
+"""Zero-shot retrieval: scores match a hand-built reference, failed videos drop out with their captions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vtr import video
+from vtr.config import load_profile
+from vtr.data.manifest import ClipRecord, DataWarning
+from vtr.data.sources import ClipSet
+from vtr.embeddings import VideoEmbeddings
+from vtr.models.encoders import Encoder, create_encoder
+from vtr.zero_shot import (
+    ZeroShotRun,
+    aligned_queries,
+    best_and_worst,
+    msrvtt_test_clips,
+    partner_confusion,
+    zero_shot_run,
+    zero_shot_sweep,
+)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    torch.manual_seed(0)
+    return create_encoder("vtr-tiny", "", device="cpu", batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> ClipSet:
+    root = tmp_path_factory.mktemp("zero_shot")
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(4):
+        frames = rng.integers(0, 255, size=(10, 32, 32, 3), dtype=np.uint8)
+        video.write_video(root / f"v{i}.mp4", frames, fps=5)
+        captions = [f"clip {i} first", f"clip {i} second"][: 1 + i % 2]
+        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=captions, category=f"cat{i % 2}"))
+    (root / "empty.mp4").write_bytes(b"")
+    records.insert(2, ClipRecord(id="bad", video="empty.mp4", captions=["never seen"], category="cat0"))
+    return ClipSet("toy", "test", records, root)
+
+
+def test_run_matches_a_reference_built_from_the_encoder(encoder: Encoder, clips: ClipSet) -> None:
+    run = zero_shot_run(encoder, clips, 4, "uniform", 32, n_boot=50, progress=False)
+    assert run.embedded.ids == ["v0", "v1", "v2", "v3"]
+    assert set(run.errors) == {"bad"} and "empty.mp4" in run.errors["bad"]
+    # reference: encode each decodable clip's frames, mean-pool, compare with every caption
+    good = [r for r in clips.records if r.id != "bad"]
+    videos = np.stack(
+        [
+            encoder.encode_video(video.sample_frames(r.video_path(clips.base_dir), 4, "uniform", 32))
+            for r in good
+        ]
+    )
+    captions = [c for r in good for c in r.captions]
+    owners = np.array([i for i, r in enumerate(good) for _ in r.captions])
+    sim = encoder.encode_text(captions) @ videos.T
+    np.testing.assert_allclose(run.sim, sim, atol=1e-5)
+    assert run.captions == captions and run.caption_to_video.tolist() == owners.tolist()
+    own = sim[np.arange(len(captions)), owners]
+    expected_r1 = 100 * np.mean([(sim[q] >= own[q]).sum() == 1 for q in range(len(captions))])
+    assert run.metrics["t2v_R@1"] == pytest.approx(expected_r1)
+    assert run.metrics["n_queries"] == len(captions) and run.metrics["n_videos"] == 4
+
+
+def test_sweep_has_one_row_per_setting(encoder: Encoder, clips: ClipSet) -> None:
+    table = zero_shot_sweep(encoder, clips, ["uniform", "mean"], [2, 4], 32, n_boot=20, progress=False)
+    assert list(zip(table["strategy"], table["n_frames"], strict=True)) == [
+        ("uniform", 2),
+        ("uniform", 4),
+        ("mean", 2),
+        ("mean", 4),
+    ]
+    assert (table["n_errors"] == 1).all()
+    # "mean" encodes one averaged image whatever the count: identical rows
+    mean_rows = table[table["strategy"] == "mean"].drop(columns=["strategy", "n_frames"]).to_numpy()
+    np.testing.assert_allclose(mean_rows[0].astype(float), mean_rows[1].astype(float))
+
+
+def _hand_run(sim: np.ndarray, owners: list[int], partners: dict[str, str | None]) -> ZeroShotRun:
+    ids = list(partners)
+    records = [
+        ClipRecord(id=i, video=f"{i}.mp4", captions=["x"], meta={"pair_partner": p})
+        for i, p in partners.items()
+    ]
+    embedded = VideoEmbeddings(ids, np.zeros((len(ids), 1, 2), np.float32), {}, ids)
+    return ZeroShotRun(
+        ClipSet("hand", "test", records, Path(".")), embedded, ["q"] * len(owners), np.array(owners), sim, {}
+    )
+
+
+def test_outcomes_margin_partner_and_confusion_by_hand() -> None:
+    # 3 clips; a and b are a hard pair. q0 (a) wins; q1 (b) loses to a; q2 (c) loses to a; q3 (a) loses to b.
+    sim = np.array([[0.9, 0.5, 0.1], [0.8, 0.6, 0.2], [0.7, 0.1, 0.3], [0.2, 0.4, 0.1]])
+    run = _hand_run(sim, [0, 1, 2, 0], {"a": "b", "b": "a", "c": None})
+    out = run.outcomes()
+    assert out["rank"].tolist() == [1, 2, 2, 2]
+    np.testing.assert_allclose(out["margin"], [0.4, -0.2, -0.4, -0.2])
+    assert out["top1_clip"].tolist() == ["a", "a", "a", "b"]
+    assert out["top1_is_partner"].tolist() == [False, True, False, True]
+    assert (out["margin"] > 0).tolist() == (out["rank"] == 1).tolist()
+    assert partner_confusion(out) == pytest.approx(2 / 3)
+
+
+def test_best_and_worst_take_distinct_clips() -> None:
+    outcomes = pd.DataFrame(
+        {"clip": ["a", "a", "b", "c", "c", "d"], "margin": [0.9, 0.8, 0.5, -0.1, -0.9, -0.5]}
+    )
+    picked = best_and_worst(outcomes, k=2)
+    assert picked[picked["kind"] == "best"]["clip"].tolist() == ["a", "b"]
+    assert picked[picked["kind"] == "worst"]["clip"].tolist() == ["c", "d"]
+
+
+def test_aligned_queries_raise_when_nothing_decoded(clips: ClipSet) -> None:
+    nothing = VideoEmbeddings([], np.zeros((0, 1, 2), np.float32), {"v0": "bad"}, ["v0"])
+    with pytest.raises(ValueError, match="no clip decoded"):
+        aligned_queries(clips, nothing)
+
+
+def test_msrvtt_second_test_set_only_when_configured(tmp_path: Path, shared_data: Path) -> None:
+    assert msrvtt_test_clips(load_profile("sample")) is None
+    missing = load_profile(
+        "sample", {"data.msrvtt_annotations": str(tmp_path / "nope"), "data.root": str(tmp_path)}
+    )
+    with pytest.warns(DataWarning, match="MSR-VTT not found"):
+        assert msrvtt_test_clips(missing) is None
+    real = load_profile(
+        "sample", {"data.msrvtt_annotations": str(shared_data / "msrvtt"), "data.root": str(tmp_path)}
+    )
+    test_1k = msrvtt_test_clips(real)
+    assert test_1k is not None and len(test_1k) == 1000

@@ -67,3 +67,10 @@ def test_overrides_are_parsed_and_validated() -> None:
 def test_missing_profile_lists_known_profiles() -> None:
     with pytest.raises(ConfigError, match="known profiles: .*'sample'"):
         load_profile("nonexistent")
+
+
+def test_a_mistyped_override_is_blamed_on_the_override_not_the_file() -> None:
+    with pytest.raises(
+        ConfigError, match=r"--set override .*unknown key 'video.n_frame' \(did you mean 'video.n_frames'\?\)"
+    ):
+        load_profile("sample", {"video.n_frame": 3})

@@ -122,28 +122,119 @@ class TinyConfig:
 class TrainConfig:
     """The shared trainer (``vtr.train``): defaults from seed 003."""
 
-    # (owned by the fine-tuning work; fields added there)
+    epochs: int = 10  # seed 003 reports its alignment losses at epoch 10
+    batch_size: int = 32
+    lr_encoder: float = 2e-5  # seed 003's AdamW learning rate, for (unfrozen) pretrained encoder blocks
+    lr_head: float = 1e-3  # new heads start from scratch and need a larger step than the encoder
+    weight_decay: float = 0.02  # seed 003; never applied to biases, norms or the logit scale
+    warmup_fraction: float = 0.1  # linear warmup over this fraction of all steps, then cosine decay to 0
+    grad_accum: int = 1  # batches whose gradients are summed before one optimizer step
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    amp: bool = True  # mixed precision; only takes effect on CUDA
+    patience: int = 3  # epochs without a better monitored value before stopping; 0 = never stop early
+    num_workers: int = 0  # DataLoader workers
+    tensorboard: bool = True  # also log to <out_dir>/tensorboard (needs the tensorboard package)
 
 
 @dataclass
 class FinetuneConfig:
-    """Notebooks 02 and 03: cross-attention, InfoNCE vs H-NAC, fusion, sampling ablations."""
+    """Notebooks 02 and 03: cross-attention, InfoNCE vs H-NAC, fusion, sampling ablations (``vtr.finetune``)."""
 
-    # (owned by the fine-tuning work; fields added there)
+    scorers: list[str] = field(default_factory=lambda: ["dual", "crossattn"])  # notebook 02's models
+    losses: list[str] = field(default_factory=lambda: ["infonce", "hnac"])
+    strategies: list[str] = field(
+        default_factory=lambda: ["uniform", "mean", "keyframes", "weighted", "dropout"]
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [0, 1, 2]
+    )  # every configuration is trained once per seed
+    temperature: float = 0.07  # fixed, so alignment losses compare across models (seed 003 reports them)
+    hnac_decay: float = 5.0  # H-NAC's λ: how fast a negative's weight decays past s_pos - margin
+    hnac_margin: float = 0.1  # H-NAC's m: negatives within m of the positive start to be down-weighted
+    temporal: str = "seqtransf"  # video head of every scorer: mean | seqtransf
+    temporal_layers: int = 4  # CLIP4Clip's seqTransf depth
+    crossattn_heads: int = 0  # 0 = one head per 64 channels
+    fusion_width: int = 256  # the fusion transformer's width (inputs are projected to it)
+    fusion_layers: int = 4  # seed 003: a 4-layer encoder over [video | text]
+    fusion_heads: int = 4
+    fusion_text: str = "tokens"  # tokens: every caption token enters the fusion; pooled: one caption token
+    dropout: float = 0.1
+    hard_negatives: int = (
+        0  # pair scorers in training: 0 = every in-batch pair; n = positives + n hardest per row/column
+    )
+    rerank_k: int = 20  # retrieval re-scores each query's top-k dual-encoder candidates with the pair scorer
+    unfreeze_blocks: int = 0  # last encoder blocks trained at train.lr_encoder (0 = frozen, cached features)
+    n_boot: int = 1000  # bootstrap resamples for intervals and paired differences
+    # torch CPU threads while a grid trains (0 = torch's default): the heads' matrices are small, so on a
+    # busy 2-core machine extra threads cost more in synchronisation than they save (measured 16x slower)
+    cpu_threads: int = 1
 
 
 @dataclass
 class HnervConfig:
-    """Notebook 04: the dual-head HNeRV study (``vtr.models.hnerv``)."""
+    """Notebook 04: the dual-head HNeRV study (``vtr.hnerv``, ``vtr.models.hnerv``).
 
-    # (owned by the HNeRV work; fields added there)
+    Defaults are the sample profile's CPU-sized setting; the full profile sets the HNeRV paper's
+    bunny setting (640 x 1280 crop at full resolution, 300 epochs, ~1.5M parameters for medium).
+    """
+
+    video: str = "bigbuckbunny"  # a name from vtr.data.real_videos.real_videos(), or a video file path
+    max_frames: int = 0  # use the first N frames; 0 = all (Big Buck Bunny has 132)
+    crop: list[int] = field(default_factory=lambda: [640, 1280])  # centre crop (h, w): HNeRV's 640_1280
+    resize: list[int] = field(default_factory=lambda: [64, 128])  # then resize to (h, w); [] keeps the crop
+    grid: list[int] = field(default_factory=lambda: [2, 4])  # patch rows x columns (seed 000: 2 x 4)
+    strides: list[int] = field(
+        default_factory=lambda: [2, 2, 2]
+    )  # decoder upsampling; prod divides the patch
+    # fc_dim (width of the decoder's first feature map) of each model size; sizes are run in this order
+    widths: dict[str, int] = field(default_factory=lambda: {"small": 8, "medium": 16, "large": 32, "xl": 48})
+    reduce: float = 1.2  # HNeRV's channel reduction per decoder block
+    lower_width: int = 8  # lowest channel width (HNeRV: 12)
+    kernel_max: int = 3  # decoder kernels grow 1, 3, 5, ... up to this (HNeRV: 5; 3 is ~2.5x cheaper on CPU)
+    pe_base: float = 1.25  # NeRV's positional encoding pe_1.25_L ...
+    pe_levels: int = 32  # ... with L levels: 1.25^(L-1) must exceed the frame count (80 in NeRV)
+    embed_dim: int = 16  # content-HNeRV embedding channels (HNeRV's enc_dim 64_16)
+    splits: list[str] = field(default_factory=lambda: ["9_10_10", "6_6_10", "8_8_10"])  # HNeRV a_b_c
+    main_split: str = "6_6_10"  # the split of the size sweep (it has the most held-out frames)
+    main_size: str = "medium"  # the size of the split sweep and of the content-HNeRV reference
+    # splits on which the original (content-embedding) HNeRV is also trained at main_size; [] = none
+    reference_splits: list[str] = field(default_factory=lambda: ["6_6_10"])
+    epochs: int = 12
+    batch_size: int = 32  # patches per step
+    lr: float = 1e-2  # HNeRV: 1e-3 for 300 epochs; the sample's 12 epochs need a larger step
+    clip_weight: float = 0.2  # lambda of the embedding term (seed 000: 0.1-0.2)
+    clip_warmup_epochs: int = 3  # RGB-only epochs before the embedding term switches on (seed: 50 of 300)
+    curve_patches: int = 128  # patches per group scored after every epoch for the training curves
+    queries: list[str] = field(
+        default_factory=lambda: ["a plain green background", "a plain blue background", "a white circle"]
+    )
+    top_k: int = 6  # patches shown per text query
+    tsne_points: int = 300  # patches per source (predicted, ground truth) in the projection
 
 
 @dataclass
 class MsrvttRecallConfig:
-    """Notebook 05: MSR-VTT recall tables."""
+    """Notebook 05: MSR-VTT recall tables (``vtr.msrvtt_recall``)."""
 
-    # (owned by the MSR-VTT work; fields added there)
+    test_split: str = "test_1k"  # the 1k-A test: the protocol behind the published numbers
+    train_split: str = "train_9k"  # what the projection and the temporal heads train on (CLIP4Clip's 9k)
+    val_fraction: float = 0.05  # of the training videos, held out for early stopping (never the test set)
+    # Pre-extracted video features as seed 002 used: an .npy of (N, D) or (N, T, D) rows plus the video
+    # id of each row (.txt / .json / .npy); "" embeds the videos with the profile's encoder instead.
+    video_features: str = ""
+    video_feature_ids: str = ""
+    temperature: float = 0.07  # InfoNCE temperature of every trained row (seed 002)
+    hard_negatives: int = 8  # per query, the hardest in-batch negatives seed 002's loss keeps; 0 = all
+    projection_hidden: int = 1024  # hidden width of seed 002's text projection MLP
+    epochs: int = 10  # seed 002 trains 10-15 epochs
+    batch_size: int = 256  # seed 002
+    lr: float = 1e-4  # AdamW learning rate of the projection and the heads (seed 002; CLIP4Clip's new layers)
+    patience: int = 3  # epochs without a better held-out R@1 before stopping; 0 = never stop early
+    rounds_per_epoch: int = 1  # visits of each training video per epoch, each with a fresh random caption
+    heads: list[str] = field(default_factory=lambda: ["mean", "seqtransf"])  # temporal heads compared
+    head_layers: int = 4  # transformer layers of the seqTransf head (CLIP4Clip uses 4)
+    n_boot: int = 1000  # bootstrap resamples of the test queries for the intervals
+    n_cases: int = 4  # success and failure cases shown with frames
 
 
 @dataclass
@@ -197,9 +288,12 @@ def load_profile(
         source = str(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: a profile must be a mapping of keys to values")
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value, source="--set")
     cfg = _build(Profile, raw, prefix="", source=source)
+    if overrides:
+        # The file is valid by now, so any error from here on is an override's: say so.
+        for dotted, value in overrides.items():
+            _set_dotted(raw, dotted, value, source="--set")
+        cfg = _build(Profile, raw, prefix="", source=f"--set override (on {source})")
     cfg.source_file = source
     return cfg
 
@@ -234,7 +328,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
         if key not in fields:
             where = f"{prefix}{key}"
             close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
             raise ConfigError(
                 f"{source}: unknown key {where!r}{hint}; valid keys in "
                 f"{prefix.rstrip('.') or 'the top level'}: {sorted(fields)}"

@@ -2,7 +2,8 @@
 
 The project root is found from ``$VTR_ROOT``, else by walking up from the current directory to a
 ``pyproject.toml`` that declares ``name = "vtr"``, else from this package's location (an editable
-install). Notebooks run with their own folder as the working directory, so all paths go through here.
+install). A notebook's working directory depends on who runs it (run_all.py uses the project root,
+Jupyter the notebook's folder), so every relative path goes through here.
 """
 
 from __future__ import annotations

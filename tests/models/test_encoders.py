@@ -105,6 +105,7 @@ def test_hub_weights_offline_fail_fast_with_instructions(empty_hf_cache: Path, m
     message = str(err.value)
     assert "model.pretrained: /path/to/open_clip_pytorch_model.bin" in message
     assert "HF_HUB_OFFLINE" in message and "timm/vit_base_patch32_clip_224.openai" in message
+    assert "model.arch: ViT-B-32-quickgelu" in message  # OpenAI weights by path need QuickGELU
 
 
 def test_unreachable_hub_fails_fast(empty_hf_cache: Path, monkeypatch) -> None:

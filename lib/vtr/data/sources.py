@@ -7,7 +7,7 @@ Notebooks never branch on the data source themselves. ``profile.data.source`` pi
 | ``sample`` | the sample world (:func:`vtr.data.synthetic.sample_world`, built on demand) | its own train / val / test |
 | ``internvid`` | ``<internvid.out_dir>/manifest.jsonl`` written by ``vtr download internvid`` | hash of the YouTube id, 80/10/10 |
 | ``msrvtt`` | ``data.msrvtt_annotations`` + ``data.root`` (videos) | train = 9k, val = official val, test = 1k-A |
-| ``folder`` | ``data.root`` (videos) + ``data.captions`` (csv/jsonl) | a ``split`` column, else a hash of the id |
+| ``folder`` | ``data.root`` (videos) + ``data.captions`` (csv/jsonl) | a ``split`` column, else a hash of the video |
 """
 
 from __future__ import annotations

@@ -138,12 +138,20 @@ def resolve_weights(arch: str, pretrained: str) -> ResolvedWeights:
         quick_gelu = tag_cfg.get("quick_gelu")
         if local is None:
             if reason := _offline_reason():
+                # A checkpoint given by path carries no activation flag: QuickGELU weights need the
+                # -quickgelu architecture, or their embeddings come out silently wrong.
+                same_arch = (
+                    f"{arch}-quickgelu"
+                    if quick_gelu and f"{arch}-quickgelu" in open_clip.list_models()
+                    else arch
+                )
                 raise WeightsUnavailableError(
                     f"pretrained weights {pretrained!r} for {arch!r} are not in the local cache ({where}) and "
                     f"cannot be downloaded: {reason}. Download open_clip_pytorch_model.bin on a machine with "
                     f"network (e.g. `huggingface-cli download {where.split(',')[0].split()[-1]}`) and pass "
-                    "the file instead: `model.pretrained: /path/to/open_clip_pytorch_model.bin` in the "
-                    "profile (or --set model.pretrained=/path/to/open_clip_pytorch_model.bin)"
+                    "the file instead: `model.pretrained: /path/to/open_clip_pytorch_model.bin` with "
+                    f"`model.arch: {same_arch}` in the profile (or --set model.pretrained=/path/to/"
+                    f"open_clip_pytorch_model.bin --set model.arch={same_arch})"
                 )
             local = open_clip.download_pretrained(tag_cfg)
         return ResolvedWeights(checkpoint=local, identity=pretrained, preprocess=extra, quick_gelu=quick_gelu)

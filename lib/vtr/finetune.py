@@ -1,0 +1,650 @@
+"""Fine-tuning experiments of notebooks 02 and 03: seed 003's claims, tested on held-out clips over seeds.
+
+    train = build_features(cfg, encoder, "train")                 # frozen features from the embedding cache
+    test = build_features(cfg, encoder, "test", text=...)
+    runs = run_grid(cfg, specs, {"uniform": (train, val, test)}, out_root=...)   # one row per (config, seed)
+    summary_table(runs.table, ["scorer", "loss"])                 # mean ± std over seeds
+    paired_differences(runs, a, b)                                # paired bootstrap on the test queries
+
+* **Features.** With ``finetune.unfreeze_blocks == 0`` (the sample profile) the encoder is frozen:
+  per-frame video embeddings come from the shared embedding cache (:func:`vtr.embeddings.embed_videos`,
+  one entry per sampling strategy) and caption token features from the text tower
+  (:func:`vtr.models.crossmodal.text_token_features`), so a training run takes seconds. With
+  ``unfreeze_blocks > 0`` (the full profile's option) the last encoder blocks train too, at
+  ``train.lr_encoder``, on decoded frames (:class:`EncoderBackbone`).
+* **Training.** :func:`train_one` trains one scorer with one loss and one seed through
+  :func:`vtr.train.fit`; each batch holds distinct videos with one random caption each, the loss
+  sees the (B, B) score matrix. Pair scorers score every in-batch pair, or (``hard_negatives = n``)
+  the positives plus the n hardest dual-encoder negatives of each row and column, the dual score
+  standing in for the rest.
+* **Evaluation.** :func:`score_retrieval` shortlists each caption's top ``rerank_k`` videos (and each
+  video's top k captions) with the dual part and re-scores those pairs with the pair scorer;
+  shortlisted pairs rank above the rest. :func:`evaluate` reports R@1/5/10, MedR (both directions,
+  bootstrap intervals), the held-out alignment loss (InfoNCE at ``finetune.temperature`` on each
+  test video's first caption, seed 003's number) and the cosine gap, all from the same scores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from vtr import metrics as M
+from vtr.data.sources import load_clips
+from vtr.embeddings import default_cache_dir, embed_videos
+from vtr.evaluation import first_caption_index
+from vtr.losses import get_loss
+from vtr.models.crossmodal import (
+    DualEncoderScorer,
+    TextFeatures,
+    VideoFeatures,
+    create_scorer,
+    text_token_features,
+)
+from vtr.paths import resolve
+from vtr.runtime import resolve_device, torch_generator
+from vtr.train import TrainResult, fit, param_groups
+
+if TYPE_CHECKING:
+    from vtr.config import FinetuneConfig, Profile
+    from vtr.models.encoders import Encoder
+
+# Added to shortlisted pair scores so every re-scored candidate ranks above every other one.
+_SHORTLIST_OFFSET = 1e3
+
+
+# ------------------------------------------------------------------------------------ features
+
+
+@dataclass
+class FeatureSplit:
+    """One split as tensors: videos (frame features or decoded frames) and every caption."""
+
+    name: str
+    ids: list[str]  # videos, in order
+    categories: list[str]  # per video
+    captions: list[str]  # every caption of every video
+    caption_to_video: np.ndarray  # (Q,) index into ids
+    text: TextFeatures | None  # frozen caption features (None when the text tower is tuned)
+    video: VideoFeatures | None  # frozen frame features (None when the image tower is tuned)
+    token_ids: Tensor | None = None  # (Q, L) tokens, for a tuned text tower
+    pixels: Tensor | None = None  # (N, T, H, W, 3) uint8 frames, for a tuned image tower
+    errors: dict[str, str] = field(default_factory=dict)  # videos left out, with the reason
+
+    @property
+    def caption_categories(self) -> list[str]:
+        return [self.categories[v] for v in self.caption_to_video]
+
+    def captions_of(self) -> list[np.ndarray]:
+        """Caption indices of every video."""
+        order = np.argsort(self.caption_to_video, kind="stable")
+        counts = np.bincount(self.caption_to_video, minlength=len(self.ids))
+        return np.split(order, np.cumsum(counts)[:-1])
+
+
+@torch.no_grad()
+def caption_features(encoder: Encoder, captions: Sequence[str], batch_size: int = 256) -> TextFeatures:
+    """Frozen token features of ``captions`` (trimmed to the longest caption's tokens)."""
+    parts = []
+    encoder.model.eval()
+    for start in range(0, len(captions), batch_size):
+        tokens = encoder.tokenizer(list(captions[start : start + batch_size])).to(encoder.device)
+        parts.append(text_token_features(encoder.model, tokens))
+    length = max(int(p.mask.sum(dim=1).max()) for p in parts)
+    return TextFeatures(
+        pooled=torch.cat([p.pooled for p in parts]).cpu(),
+        tokens=torch.cat([p.tokens[:, :length] for p in parts]).cpu(),
+        mask=torch.cat([p.mask[:, :length] for p in parts]).cpu(),
+    )
+
+
+def build_features(
+    cfg: Profile,
+    encoder: Encoder,
+    split: str,
+    strategy: str | None = None,
+    *,
+    text: TextFeatures | None = None,
+    raw: bool | None = None,
+    progress: bool = False,
+) -> FeatureSplit:
+    """A split's features under ``strategy`` (default ``video.strategy``).
+
+    Frozen (``raw=False``, the default when ``finetune.unfreeze_blocks == 0``): per-frame embeddings
+    from the embedding cache and caption token features (pass ``text`` to reuse those of another
+    strategy). Raw (``raw=True``): decoded frames and caption tokens for a tunable encoder. Videos
+    that fail to decode are left out and listed in ``errors``; the batch goes on.
+    """
+    raw = cfg.finetune.unfreeze_blocks > 0 if raw is None else raw
+    strategy = strategy or cfg.video.strategy
+    clips = load_clips(cfg, split)
+    size = cfg.video.size
+    if raw:
+        specs = {r.id: (r.video_path(clips.base_dir), r.start, r.end) for r in clips.records}
+        frames_by_id, errors = _decode_raw(
+            specs, cfg.video.n_frames, strategy, encoder.image_size[0], cfg.seed
+        )
+        ok = [r for r in clips.records if r.id in frames_by_id]
+        pixels = torch.from_numpy(np.stack([frames_by_id[r.id] for r in ok])) if ok else None
+        video = None
+    else:
+        emb = embed_videos(
+            encoder, clips.records, clips.base_dir, n_frames=cfg.video.n_frames, strategy=strategy, size=size,
+            seed=cfg.seed, cache_dir=default_cache_dir(cfg), progress=progress,
+        )  # fmt: skip
+        errors = dict(emb.errors)
+        by_id = {r.id: r for r in clips.records}
+        ok = [by_id[i] for i in emb.ids]
+        frames = torch.from_numpy(emb.frames)
+        video = VideoFeatures(frames, torch.ones(frames.shape[:2], dtype=torch.bool))
+        pixels = None
+    if not ok:
+        raise RuntimeError(
+            f"no video of split {split!r} could be read; first errors: {list(errors.items())[:3]}"
+        )
+    captions, owners = [], []
+    for i, record in enumerate(ok):
+        captions.extend(record.captions)
+        owners.extend([i] * len(record.captions))
+    token_ids = encoder.tokenizer(captions) if raw else None
+    if not raw and text is None:
+        text = caption_features(encoder, captions)
+    if text is not None and len(text) != len(captions):
+        raise ValueError(f"text features hold {len(text)} captions but split {split!r} has {len(captions)}")
+    return FeatureSplit(
+        name=split,
+        ids=[r.id for r in ok],
+        categories=[r.category or "none" for r in ok],
+        captions=captions,
+        caption_to_video=np.asarray(owners, dtype=np.int64),
+        text=None if raw else text,
+        video=video,
+        token_ids=token_ids,
+        pixels=pixels,
+        errors=errors,
+    )
+
+
+def _decode_raw(
+    specs: dict[str, tuple[Path, float | None, float | None]],
+    n_frames: int,
+    strategy: str,
+    size: int,
+    seed: int,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from vtr.video import VideoDecodeError, sample_frames
+
+    frames, errors = {}, {}
+    for key, (path, start, end) in tqdm(specs.items(), desc="decode", leave=False):
+        try:
+            frames[key] = sample_frames(path, n_frames, strategy, size, seed, start=start, end=end)
+        except (VideoDecodeError, OSError, ValueError, RuntimeError) as err:
+            errors[key] = str(err)
+    return frames, errors
+
+
+# ------------------------------------------------------------------------------------ models
+
+
+class EncoderBackbone(nn.Module):
+    """The open_clip model with its last ``unfreeze_blocks`` blocks trainable (both towers)."""
+
+    def __init__(self, encoder: Encoder, unfreeze_blocks: int) -> None:
+        super().__init__()
+        self.clip = encoder.model
+        self._encoder = [encoder]  # not a submodule: preprocessing constants only
+        unfreeze_last_blocks(self.clip, unfreeze_blocks)
+
+    def video(self, pixels: Tensor) -> VideoFeatures:
+        b, t = pixels.shape[:2]
+        x = self._encoder[0].preprocess(pixels.reshape(b * t, *pixels.shape[2:]))
+        frames = F.normalize(self.clip.encode_image(x).float(), dim=-1).view(b, t, -1)
+        return VideoFeatures(frames, torch.ones(b, t, dtype=torch.bool, device=frames.device))
+
+    def text(self, token_ids: Tensor) -> TextFeatures:
+        return text_token_features(self.clip, token_ids)
+
+
+def unfreeze_last_blocks(clip: nn.Module, n: int) -> list[str]:
+    """Freeze ``clip`` except the last ``n`` blocks of each tower and the layers after them; returns
+    the names of the trainable parameters. Handles ViT (``visual.transformer``) and ModifiedResNet."""
+    for p in clip.parameters():
+        p.requires_grad_(False)
+    if n <= 0:
+        return []
+    modules: list[nn.Module] = []
+    visual = clip.visual
+    if hasattr(visual, "transformer"):
+        modules += list(visual.transformer.resblocks)[-n:]
+        modules += [m for m in (getattr(visual, "ln_post", None),) if m is not None]
+    else:  # ModifiedResNet: layer1..layer4 then the attention pool
+        modules += [getattr(visual, f"layer{i}") for i in (4, 3, 2, 1)][:n] + [visual.attnpool]
+    modules += list(clip.transformer.resblocks)[-n:] + [clip.ln_final]
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    for name in ("proj", "text_projection"):
+        owner = visual if name == "proj" else clip
+        param = getattr(owner, name, None)
+        if isinstance(param, nn.Parameter):
+            param.requires_grad_(True)
+        elif isinstance(param, nn.Module):
+            param.requires_grad_(True)
+    return [name for name, p in clip.named_parameters() if p.requires_grad]
+
+
+class FinetuneModel(nn.Module):
+    """A scorer, with an optional tunable encoder in front of it."""
+
+    def __init__(self, scorer: DualEncoderScorer, backbone: EncoderBackbone | None = None) -> None:
+        super().__init__()
+        self.scorer = scorer
+        self.backbone = backbone
+
+    def features(self, split: FeatureSplit, vid: Tensor, cap: Tensor) -> tuple[TextFeatures, VideoFeatures]:
+        """Features of videos ``vid`` and captions ``cap`` of ``split`` on the model's device."""
+        device = next(self.scorer.parameters()).device
+        if self.backbone is None:
+            return split.text.index(cap).to(device), split.video.index(vid).to(device)
+        return (
+            self.backbone.text(split.token_ids[cap].to(device)),
+            self.backbone.video(split.pixels[vid].to(device)),
+        )
+
+
+def build_model(cfg: Profile, scorer: str, dim: int, encoder: Encoder | None = None) -> FinetuneModel:
+    """The scorer of ``scorer`` kind with the profile's settings (and the encoder when it is tuned)."""
+    ft = cfg.finetune
+    temporal = {"temporal": ft.temporal}
+    if ft.temporal == "seqtransf":
+        temporal["temporal_kwargs"] = {"layers": ft.temporal_layers, "dropout": ft.dropout}
+    options: dict[str, Any] = {
+        "dual": {},
+        "crossattn": {"heads": ft.crossattn_heads or None},
+        "fusion": {"width": ft.fusion_width, "layers": ft.fusion_layers, "heads": ft.fusion_heads,
+                   "text": ft.fusion_text, "dropout": ft.dropout},
+    }.get(scorer, {})  # fmt: skip
+    model = create_scorer(scorer, dim, **options, **temporal)
+    backbone = EncoderBackbone(encoder, ft.unfreeze_blocks) if ft.unfreeze_blocks > 0 and encoder else None
+    return FinetuneModel(model, backbone)
+
+
+# ------------------------------------------------------------------------------------ scoring
+
+
+def training_scores(scorer: DualEncoderScorer, text: TextFeatures, video: VideoFeatures, hard: int) -> Tensor:
+    """(B, B) scores of a batch for the loss: every pair, or for pair scorers with ``hard > 0`` the
+    pair score on the diagonal and the ``hard`` hardest dual negatives of each row and column, the
+    dual score elsewhere (equal at initialisation, and far negatives carry little softmax mass)."""
+    if not scorer.is_pair_scorer or hard <= 0 or hard >= len(text) - 1:
+        return scorer.scores(text, video)
+    dual = scorer.dual_scores(text, video)
+    n = dual.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=dual.device)
+    masked = dual.detach().masked_fill(eye, -torch.inf)
+    chosen = eye.clone()
+    chosen.scatter_(1, masked.topk(hard, dim=1).indices, True)
+    chosen.scatter_(0, masked.topk(hard, dim=0).indices, True)
+    t_idx, v_idx = chosen.nonzero(as_tuple=True)
+    pair = scorer.pair_scores(text, video, t_idx, v_idx)
+    return dual.index_put((t_idx, v_idx), pair)
+
+
+@dataclass
+class RetrievalScores:
+    ranking: np.ndarray  # (Q, N) what ranks are computed from (shortlisted pairs offset to the top)
+    raw: np.ndarray  # (Q, N) the scores themselves: pair scores on the shortlist, dual scores elsewhere
+    shortlist: np.ndarray  # (Q, N) bool, the re-scored pairs
+
+
+@torch.no_grad()
+def score_retrieval(model: FinetuneModel, split: FeatureSplit, k: int, batch: int = 256) -> RetrievalScores:
+    """Scores of every caption of ``split`` against every video: the dual encoder everywhere, re-scored
+    with the pair scorer on each caption's top-``k`` videos and each video's top-``k`` captions."""
+    model.eval()
+    text, video = _all_features(model, split, batch)
+    scorer = model.scorer
+    dual = scorer.dual_scores(text, video)
+    if not scorer.is_pair_scorer:
+        sim = dual.cpu().numpy().astype(np.float64)
+        return RetrievalScores(sim, sim, np.zeros(sim.shape, dtype=bool))
+    q, n = dual.shape
+    shortlist = torch.zeros_like(dual, dtype=torch.bool)
+    shortlist.scatter_(1, dual.topk(min(k, n), dim=1).indices, True)
+    shortlist.scatter_(0, dual.topk(min(k, q), dim=0).indices, True)
+    t_idx, v_idx = shortlist.nonzero(as_tuple=True)
+    pair = scorer.pair_scores(text, video, t_idx, v_idx)
+    raw = dual.index_put((t_idx, v_idx), pair)
+    ranking = dual.index_put((t_idx, v_idx), pair + _SHORTLIST_OFFSET)
+    return RetrievalScores(
+        ranking.cpu().numpy().astype(np.float64),
+        raw.cpu().numpy().astype(np.float64),
+        shortlist.cpu().numpy(),
+    )
+
+
+def _all_features(
+    model: FinetuneModel, split: FeatureSplit, batch: int
+) -> tuple[TextFeatures, VideoFeatures]:
+    device = next(model.scorer.parameters()).device
+    if model.backbone is None:
+        return split.text.to(device), split.video.to(device)
+    texts = [
+        model.backbone.text(split.token_ids[s : s + batch].to(device))
+        for s in range(0, len(split.captions), batch)
+    ]
+    videos = [
+        model.backbone.video(split.pixels[s : s + batch].to(device)) for s in range(0, len(split.ids), batch)
+    ]
+    return (
+        TextFeatures(*(torch.cat([getattr(t, f) for t in texts]) for f in ("pooled", "tokens", "mask"))),
+        VideoFeatures(*(torch.cat([getattr(v, f) for v in videos]) for f in ("frames", "mask"))),
+    )
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    t2v_ranks: np.ndarray
+    v2t_ranks: np.ndarray
+    scores: RetrievalScores
+
+
+def evaluate(
+    model: FinetuneModel, split: FeatureSplit, ft: FinetuneConfig, *, seed: int = 0, n_boot: int | None = None
+) -> Evaluation:
+    """Held-out metrics of ``model`` on ``split`` (see the module docstring for what each one is)."""
+    scores = score_retrieval(model, split, ft.rerank_k)
+    owners = split.caption_to_video
+    t2v, v2t = M.t2v_ranks(scores.ranking, owners), M.v2t_ranks(scores.ranking, owners)
+    out: dict[str, float] = {}
+    for direction, ranks in (("t2v", t2v), ("v2t", v2t)):
+        for name, value in M.recall_metrics(ranks, (1, 5, 10)).items():
+            out[f"{direction}_{name}"] = value
+        for name in ("R@1", "R@5", "R@10"):
+            low, high = M.bootstrap_ci(ranks, name, n_boot=n_boot or ft.n_boot, seed=seed)
+            out[f"{direction}_{name}_lo"], out[f"{direction}_{name}_hi"] = low, high
+    out["alignment_loss"] = M.info_nce_loss(scores.raw[first_caption_index(owners)], ft.temperature)
+    out["cosine_gap"] = M.cosine_gap(scores.raw, owners)
+    return Evaluation(out, t2v, v2t, scores)
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One trained configuration: which scorer, loss, frame sampling and seed."""
+
+    scorer: str
+    loss: str
+    strategy: str
+    seed: int
+
+    def label(self) -> str:
+        return f"{self.scorer}/{self.loss}/{self.strategy}/seed{self.seed}"
+
+
+def loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor], Tensor]:
+    """The loss ``name`` at the profile's temperature (and H-NAC's decay and margin)."""
+    fn = get_loss(name)
+    if fn.__name__ == "hnac":
+        return lambda sim: fn(sim, ft.temperature, decay=ft.hnac_decay, margin=ft.hnac_margin)
+    return lambda sim: fn(sim, ft.temperature)
+
+
+class _CaptionSampler:
+    """Collate: a batch of video indices -> (videos, one random caption of each) as tensors."""
+
+    def __init__(self, captions_of: list[np.ndarray]) -> None:
+        self.captions_of = [torch.as_tensor(c) for c in captions_of]
+
+    def __call__(self, items: list[Tensor]) -> tuple[Tensor, Tensor]:
+        vid = torch.stack(items)
+        # the global torch RNG, which fit() seeds per epoch: resumable and reproducible
+        pick = [c[torch.randint(len(c), ()).item()] for c in (self.captions_of[int(v)] for v in vid)]
+        return vid, torch.stack(pick)
+
+
+def train_one(
+    cfg: Profile,
+    spec: RunSpec,
+    train: FeatureSplit,
+    val: FeatureSplit | None,
+    *,
+    out_dir: str | Path,
+    encoder: Encoder | None = None,
+    epochs: int | None = None,
+    progress: bool = False,
+) -> tuple[FinetuneModel, TrainResult]:
+    """Train one configuration with :func:`vtr.train.fit` (validation t2v R@1 on ``val`` when given)."""
+    torch.manual_seed(spec.seed)  # the scorer's initial weights depend on the seed only
+    dim = train.text.pooled.shape[1] if train.text is not None else encoder.output_dim
+    model = build_model(cfg, spec.scorer, dim, encoder)
+    loss_fn = loss_function(cfg.finetune, spec.loss)
+    hard = cfg.finetune.hard_negatives
+    n = len(train.ids)
+    batch_size = min(cfg.train.batch_size, n)
+    loader = torch.utils.data.DataLoader(
+        torch.arange(n), batch_size=batch_size, shuffle=True, drop_last=n > batch_size,
+        collate_fn=_CaptionSampler(train.captions_of()), generator=torch_generator(spec.seed),
+        num_workers=cfg.train.num_workers,
+    )  # fmt: skip
+
+    def batch_loss(m: FinetuneModel, batch: tuple[Tensor, Tensor]) -> Tensor:
+        vid, cap = batch
+        text, video = m.features(train, vid, cap)
+        return loss_fn(training_scores(m.scorer, text, video, hard))
+
+    def validate(m: FinetuneModel) -> dict[str, float]:
+        scores = score_retrieval(m, val, cfg.finetune.rerank_k)
+        ranks = M.t2v_ranks(scores.ranking, val.caption_to_video)
+        return {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
+
+    train_cfg = dataclasses.replace(cfg.train, epochs=epochs or cfg.train.epochs)
+    backbone = model.backbone
+    groups = param_groups(
+        backbone.named_parameters() if backbone is not None else [],
+        model.scorer.named_parameters(),
+        train_cfg,
+    )
+    device = resolve_device(cfg.device)
+    result = fit(
+        model, batch_loss, loader, train_cfg, out_dir=out_dir, groups=groups,
+        validate=validate if val is not None else None, monitor="val_R@1", mode="max",
+        seed=spec.seed, device=device, progress=progress,
+    )  # fmt: skip
+    return model, result
+
+
+# ------------------------------------------------------------------------------------ grids
+
+
+@dataclass
+class GridResult:
+    table: pd.DataFrame  # one row per RunSpec: its fields, best_epoch, final train loss, test metrics
+    ranks: dict[RunSpec, dict[str, np.ndarray]]  # test t2v / v2t ranks of every run
+    histories: dict[RunSpec, pd.DataFrame]
+    categories: list[str]  # category of every test caption (for breakdowns)
+
+
+def run_key(cfg: Profile, spec: RunSpec, extra: dict[str, Any] | None = None) -> str:
+    """A stable name for a run's checkpoint folder: everything that decides its weights."""
+    payload = {
+        "spec": dataclasses.asdict(spec),
+        "world": dataclasses.asdict(cfg.world),
+        "video": {k: v for k, v in dataclasses.asdict(cfg.video).items() if k != "strategy"},
+        "data": dataclasses.asdict(cfg.data),
+        "model": dataclasses.asdict(cfg.model),
+        "train": {
+            k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("num_workers", "tensorboard")
+        },
+        "finetune": {
+            k: v for k, v in dataclasses.asdict(cfg.finetune).items() if k not in ("seeds", "n_boot")
+        },
+        "seed": cfg.seed,
+        **(extra or {}),
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{spec.scorer}-{spec.loss}-{spec.strategy}-s{spec.seed}-{digest}"
+
+
+def default_runs_dir(cfg: Profile, notebook: str) -> Path:
+    """``<data_dir>/runs/<notebook>``: checkpoints, so an interrupted grid resumes where it stopped."""
+    return resolve(cfg.data_dir) / "runs" / notebook
+
+
+def run_grid(
+    cfg: Profile,
+    specs: Sequence[RunSpec],
+    splits: dict[str, tuple[FeatureSplit, FeatureSplit | None, FeatureSplit]],
+    *,
+    out_root: str | Path,
+    encoder: Encoder | None = None,
+    epochs: int | None = None,
+    progress: bool = True,
+) -> GridResult:
+    """Train and test every spec; ``splits[strategy] = (train, val, test)``. Finished runs are reloaded
+    from their checkpoints (the folder name hashes every setting), so re-running a grid is cheap."""
+    rows, ranks, histories = [], {}, {}
+    categories: list[str] = []
+    with cpu_threads(cfg.finetune.cpu_threads if resolve_device(cfg.device).type == "cpu" else 0):
+        for spec in tqdm(specs, desc="runs", disable=not progress):
+            _run_spec(cfg, spec, splits, out_root, encoder, epochs, rows, ranks, histories)
+            categories = splits[spec.strategy][2].caption_categories
+    return GridResult(pd.DataFrame(rows), ranks, histories, categories)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (0: leave the setting alone), then restore it."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_spec(
+    cfg: Profile,
+    spec: RunSpec,
+    splits: dict[str, tuple[FeatureSplit, FeatureSplit | None, FeatureSplit]],
+    out_root: str | Path,
+    encoder: Encoder | None,
+    epochs: int | None,
+    rows: list[dict[str, Any]],
+    ranks: dict[RunSpec, dict[str, np.ndarray]],
+    histories: dict[RunSpec, pd.DataFrame],
+) -> None:
+    """Train and test one spec; append its row, ranks and history."""
+    train, val, test = splits[spec.strategy]
+    out_dir = Path(out_root) / run_key(cfg, spec, {"epochs": epochs})
+    model, result = train_one(cfg, spec, train, val, out_dir=out_dir, encoder=encoder, epochs=epochs)
+    evaluation = evaluate(model, test, cfg.finetune, seed=spec.seed)
+    history = result.history
+    final = history.iloc[-1]
+    rows.append({
+        **dataclasses.asdict(spec),
+        "epochs_run": int(final["epoch"]),
+        "best_epoch": result.best_epoch,
+        "train_loss": float(final["train_loss"]),
+        **evaluation.metrics,
+    })  # fmt: skip
+    ranks[spec] = {"t2v": evaluation.t2v_ranks, "v2t": evaluation.v2t_ranks}
+    histories[spec] = history
+
+
+# ------------------------------------------------------------------------------------ summaries
+
+
+def summary_table(
+    table: pd.DataFrame, by: Sequence[str], columns: Sequence[str], digits: int = 3
+) -> pd.DataFrame:
+    """``mean ± std`` over seeds of each column, one row per group of ``by`` (std with ddof=1)."""
+    grouped = table.groupby(list(by), sort=False)[list(columns)]
+    mean, std, count = grouped.mean(), grouped.std(ddof=1), grouped.size()
+    out = pd.DataFrame(index=mean.index)
+    for column in columns:
+        out[column] = [
+            f"{m:.{digits}g} ± {s:.{digits}g}" if np.isfinite(s) else f"{m:.{digits}g}"
+            for m, s in zip(mean[column], std[column], strict=True)
+        ]
+    out["seeds"] = count
+    return out
+
+
+def pooled_ranks(grid: GridResult, select: dict[str, Any], direction: str = "t2v") -> np.ndarray:
+    """Test ranks of every run matching ``select`` (e.g. ``{"scorer": "dual", "loss": "hnac"}``),
+    concatenated in seed order: paired with another selection's by (seed, query)."""
+    chosen = sorted(
+        (s for s in grid.ranks if all(getattr(s, k) == v for k, v in select.items())), key=lambda s: s.seed
+    )
+    if not chosen:
+        raise KeyError(f"no run matches {select}")
+    return np.concatenate([grid.ranks[s][direction] for s in chosen])
+
+
+def paired_differences(
+    grid: GridResult,
+    comparisons: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
+    metrics: Sequence[str] = ("R@1", "R@5", "R@10"),
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``metric(b) - metric(a)`` on the test queries of all seeds with a paired bootstrap interval,
+    one row per (comparison, metric); ``significant`` when the 95% interval excludes 0."""
+    rows = []
+    for name, a, b in comparisons:
+        ranks_a, ranks_b = pooled_ranks(grid, a), pooled_ranks(grid, b)
+        if ranks_a.shape != ranks_b.shape:
+            raise ValueError(
+                f"{name}: the two sides ran with different seeds ({ranks_a.shape} vs {ranks_b.shape})"
+            )
+        for metric in metrics:
+            d = M.paired_bootstrap_diff(ranks_a, ranks_b, metric, n_boot=n_boot, seed=seed)
+            rows.append({"comparison": name, "metric": f"t2v_{metric}", "diff": d.diff, "low": d.low,
+                         "high": d.high, "significant": d.significant})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def describe_differences(diffs: pd.DataFrame, metric: str = "t2v_R@1") -> str:
+    """A sentence per comparison built from the significance flags: what the numbers support, no more."""
+    sentences = []
+    for row in diffs[diffs["metric"] == metric].itertuples():
+        interval = f"{row.diff:+.1f} points, 95% CI [{row.low:+.1f}, {row.high:+.1f}]"
+        if row.significant:
+            verdict = "a real gain" if row.diff > 0 else "a real loss"
+        else:
+            verdict = "not distinguishable from zero"
+        sentences.append(f"{row.comparison}: {metric} {interval}, {verdict}.")
+    return " ".join(sentences)
+
+
+def category_breakdown(grid: GridResult, by: Sequence[str], metric: str = "R@1") -> pd.DataFrame:
+    """t2v ``metric`` per test-caption category (rows) for each group of ``by`` (columns), pooled over seeds."""
+    groups = sorted({tuple(getattr(s, k) for k in by) for s in grid.ranks})
+    columns = {}
+    for group in groups:
+        select = dict(zip(by, group, strict=True))
+        ranks = pooled_ranks(grid, select)
+        n_seeds = len(ranks) // len(grid.categories)
+        table = M.breakdown(ranks, np.tile(np.asarray(grid.categories), n_seeds), ks=(1, 5))
+        columns["/".join(map(str, group))] = table[metric]
+        columns.setdefault("n", table["n"] // n_seeds)
+    return pd.DataFrame(columns)

@@ -1,0 +1,469 @@
+"""The one trainer every model in vtr uses.
+
+    result = fit(model, batch_loss, loader, cfg.train, out_dir="runs/x", validate=val_fn, monitor="val_R@1")
+    result.history          # one row per epoch: epoch, train_loss, lr, seconds, + validate's keys
+    result.best_epoch       # the model now holds best.pt's weights (``restore_best``)
+
+What it does, and why:
+
+* AdamW with two learning rates (:func:`param_groups`): ``lr_encoder`` (seed 003's 2e-5) for
+  unfrozen pretrained blocks, ``lr_head`` for new heads; no weight decay on biases, norms or the
+  logit scale (decaying those only shrinks scales the model needs).
+* Linear warmup over ``warmup_fraction`` of all optimizer steps, then cosine decay to 0.
+* Gradient accumulation (``grad_accum``), global-norm clipping (``grad_clip``), AMP (fp16 with a
+  gradient scaler) on CUDA only.
+* Validation after every epoch (``validate``, model in eval mode, no grad), early stopping after
+  ``patience`` epochs without a better ``monitor`` value; ``best.pt`` holds the best weights.
+* ``last.pt`` (model, optimizer, scheduler, scaler, history, early-stopping state) is written
+  atomically after every epoch and ``resume`` continues from it. Every epoch's randomness
+  (dropout, shuffling through the loader's ``generator``, numpy, random) is seeded from
+  ``(seed, epoch)`` at the start of the epoch, so a resumed run ends with exactly the weights of
+  an uninterrupted one.
+* ``metrics.csv`` (rewritten atomically each epoch) and TensorBoard under ``<out_dir>/tensorboard``.
+* A non-finite loss stops the run with :class:`NonFiniteLossError` naming the epoch, step and value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from vtr.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from vtr.config import TrainConfig
+
+CHECKPOINT_VERSION = 1
+# Fields of TrainConfig that do not change the weights a run ends with: a resumed run may differ in them.
+_RESUME_FREE_FIELDS = {"num_workers", "tensorboard"}
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN or infinite loss (or gradient norm): names the epoch, the step within it and the value."""
+
+    def __init__(self, epoch: int, step: int, value: float, what: str = "loss") -> None:
+        self.epoch, self.step, self.value = epoch, step, value
+        super().__init__(
+            f"non-finite {what} {value} at epoch {epoch}, step {step}: stopping instead of training on garbage "
+            "(lower the learning rate, check the inputs for NaN, or turn AMP off)"
+        )
+
+
+@dataclass
+class TrainResult:
+    history: (
+        pd.DataFrame
+    )  # one row per epoch: epoch, train_loss, lr, seconds, + every key `validate` returned
+    best_epoch: int  # epoch (1-based) with the best monitored value (last epoch when no validate)
+    best_value: float | None
+    checkpoint_dir: Path  # holds last.pt, best.pt, metrics.csv, tensorboard/
+    stopped_early: bool
+
+
+# ----------------------------------------------------------------------------- parameter groups
+
+ParamsLike = Iterable[nn.Parameter] | Iterable[tuple[str, nn.Parameter]]
+
+
+def _named(params: ParamsLike) -> list[tuple[str, nn.Parameter]]:
+    named = []
+    for i, item in enumerate(params):
+        named.append(item if isinstance(item, tuple) else (f"param{i}", item))
+    return named
+
+
+def _no_decay(name: str, param: nn.Parameter) -> bool:
+    """Biases, norm scales and scalars (logit scale, temperature) are 0-d or 1-d; the names catch the rest."""
+    lowered = name.lower()
+    return param.ndim < 2 or "logit_scale" in lowered or lowered.endswith(".bias") or "norm" in lowered
+
+
+def param_groups(encoder_params: ParamsLike, head_params: ParamsLike, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: ``lr_encoder`` for the (unfrozen) encoder, ``lr_head`` for new heads, each split
+    into a weight-decayed and a decay-free group. Accepts parameters or ``named_parameters()``;
+    frozen parameters (``requires_grad=False``) and empty groups are left out."""
+    groups = []
+    for role, params, lr in (("encoder", encoder_params, cfg.lr_encoder), ("head", head_params, cfg.lr_head)):
+        trainable = [(n, p) for n, p in _named(params) if p.requires_grad]
+        decay = [p for n, p in trainable if not _no_decay(n, p)]
+        no_decay = [p for n, p in trainable if _no_decay(n, p)]
+        for suffix, ps, wd in (("", decay, cfg.weight_decay), ("_no_decay", no_decay, 0.0)):
+            if ps:
+                groups.append({"name": f"{role}{suffix}", "params": ps, "lr": lr, "weight_decay": wd})
+    seen: set[int] = set()
+    for group in groups:
+        for p in group["params"]:
+            if id(p) in seen:
+                raise ValueError(f"a parameter appears in more than one group ({group['name']})")
+            seen.add(id(p))
+    return groups
+
+
+def warmup_cosine(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    """LR multiplier: linear from 1/warmup to 1 over the warmup steps, then cosine from 1 to 0."""
+    warmup = min(total_steps, max(0, round(warmup_fraction * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move the tensors of a batch (nested tuples, lists, dicts) to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, device) for v in batch))
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def _seed_epoch(seed: int, epoch: int, batches: Any) -> None:
+    """Make an epoch's randomness a function of (seed, epoch) only, so that resuming is exact."""
+    epoch_seed = (seed * 1_000_003 + epoch) % 2**63
+    random.seed(epoch_seed)
+    np.random.seed(epoch_seed % 2**32)
+    torch.manual_seed(epoch_seed)
+    generator = getattr(batches, "generator", None)
+    if isinstance(generator, torch.Generator):
+        generator.manual_seed(epoch_seed)
+    sampler = getattr(batches, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def _tensorboard(out_dir: Path, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        warnings.warn(
+            "TensorBoard logging is on (train.tensorboard: true) but the tensorboard package is not "
+            "installed: `pip install tensorboard`, or set train.tensorboard: false. Metrics still go to "
+            "metrics.csv.",
+            stacklevel=3,
+        )
+        return None
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _load(path: Path, device: torch.device) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which one
+        raise RuntimeError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+
+
+def _comparable(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUME_FREE_FIELDS}
+
+
+def _is_better(value: float, best: float | None, mode: str) -> bool:
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+
+@dataclass
+class _State:
+    epoch: int = 0  # last completed epoch
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    best_epoch: int = 0
+    best_value: float | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+
+
+def fit(
+    model: nn.Module,
+    batch_loss: Callable[[nn.Module, Any], torch.Tensor],
+    train_batches: Iterable[Any],
+    cfg: TrainConfig,
+    *,
+    out_dir: str | Path,
+    groups: list[dict] | None = None,
+    validate: Callable[[nn.Module], dict[str, float]] | None = None,
+    monitor: str = "val_R@1",
+    mode: str = "max",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    resume: bool = True,
+    progress: bool = True,
+    restore_best: bool = True,
+) -> TrainResult:
+    """Train ``model`` for ``cfg.epochs`` epochs of ``train_batches``; see the module docstring.
+
+    ``batch_loss(model, batch)`` returns the scalar loss of one batch (already on ``device``).
+    ``train_batches`` is iterated once per epoch and needs a length (a list or a DataLoader;
+    anything else is materialised into a list once). ``groups`` are AdamW parameter groups (see
+    :func:`param_groups`); by default every trainable parameter trains at ``cfg.lr_head``.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    if cfg.epochs < 1 or cfg.grad_accum < 1:
+        raise ValueError(
+            f"train.epochs and train.grad_accum must be >= 1, got {cfg.epochs}, {cfg.grad_accum}"
+        )
+    batches: Sequence[Any] | Any = train_batches if hasattr(train_batches, "__len__") else list(train_batches)
+    n_batches = len(batches)
+    if n_batches == 0:
+        raise ValueError("train_batches is empty: nothing to train on")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = torch.device(device)
+    model.to(dev)
+
+    groups = groups if groups is not None else param_groups([], model.named_parameters(), cfg)
+    params = [p for g in groups for p in g["params"]]
+    if not params:
+        raise ValueError("no trainable parameters: every parameter is frozen")
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr_head, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(cfg.epochs * steps_per_epoch, cfg.warmup_fraction)
+    )
+    use_amp = cfg.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    state = _State()
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if resume and last_path.is_file():
+        state = _restore(last_path, dev, cfg, model, optimizer, scheduler, scaler)
+
+    writer = (
+        _tensorboard(out, cfg.tensorboard) if state.epoch < cfg.epochs and not state.stopped_early else None
+    )
+    try:
+        while state.epoch < cfg.epochs and not state.stopped_early:
+            epoch = state.epoch + 1
+            _seed_epoch(seed, epoch, batches)
+            started = time.perf_counter()
+            train_loss = _train_epoch(
+                model,
+                batch_loss,
+                batches,
+                optimizer,
+                scheduler,
+                scaler,
+                cfg,
+                params,
+                epoch,
+                dev,
+                use_amp,
+                progress,
+            )
+            row: dict[str, float] = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "lr": max(g["lr"] for g in optimizer.param_groups),
+            }
+            if validate is not None:
+                row.update(_validate(model, validate, monitor))
+            row["seconds"] = time.perf_counter() - started
+            _update_best(state, row, epoch, validate is not None, monitor, mode, cfg.patience)
+            state.history.append(row)
+            state.epoch = epoch
+            if state.best_epoch == epoch:
+                _save({"epoch": epoch, "value": state.best_value, "model": model.state_dict()}, best_path)
+            _save(
+                _checkpoint(state, cfg, seed, monitor, mode, model, optimizer, scheduler, scaler), last_path
+            )
+            _write_csv(state.history, out / "metrics.csv")
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, epoch)
+                writer.flush()
+    finally:
+        if writer is not None:
+            writer.close()
+
+    if restore_best and best_path.is_file():
+        model.load_state_dict(_load(best_path, dev)["model"])
+    return TrainResult(
+        history=pd.DataFrame(state.history),
+        best_epoch=state.best_epoch,
+        best_value=state.best_value,
+        checkpoint_dir=out,
+        stopped_early=state.stopped_early,
+    )
+
+
+def _train_epoch(
+    model: nn.Module,
+    batch_loss: Callable[[nn.Module, Any], torch.Tensor],
+    batches: Iterable[Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    cfg: TrainConfig,
+    params: list[nn.Parameter],
+    epoch: int,
+    device: torch.device,
+    use_amp: bool,
+    progress: bool,
+) -> float:
+    """One pass over the batches; returns the mean batch loss."""
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
+    total, count, pending = 0.0, 0, 0
+    bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress)
+    for step, batch in enumerate(bar, start=1):
+        with autocast:
+            loss = batch_loss(model, to_device(batch, device))
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(epoch, step, value)
+        scaler.scale(loss / cfg.grad_accum).backward()
+        total, count, pending = total + value, count + 1, pending + 1
+        if pending == cfg.grad_accum:
+            _optimizer_step(optimizer, scheduler, scaler, cfg, params, epoch, step, use_amp)
+            pending = 0
+        bar.set_postfix(loss=f"{value:.4f}")
+    if pending:  # the last, partial accumulation window
+        _optimizer_step(optimizer, scheduler, scaler, cfg, params, epoch, count, use_amp)
+    return total / max(count, 1)
+
+
+def _optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    cfg: TrainConfig,
+    params: list[nn.Parameter],
+    epoch: int,
+    step: int,
+    use_amp: bool,
+) -> None:
+    scaler.unscale_(optimizer)
+    if cfg.grad_clip > 0:
+        norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+        # Under AMP an inf norm means "skip this step and lower the scale": the scaler handles it.
+        if not use_amp and not math.isfinite(norm):
+            raise NonFiniteLossError(epoch, step, norm, what="gradient norm")
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _validate(
+    model: nn.Module, validate: Callable[[nn.Module], dict[str, float]], monitor: str
+) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        metrics = {k: float(v) for k, v in validate(model).items()}
+    model.train(was_training)
+    if monitor not in metrics:
+        raise KeyError(f"validate() returned no {monitor!r} to monitor; it returned {sorted(metrics)}")
+    reserved = {"epoch", "train_loss", "lr", "seconds"} & set(metrics)
+    if reserved:
+        raise ValueError(f"validate() must not return the trainer's own columns {sorted(reserved)}")
+    return metrics
+
+
+def _update_best(
+    state: _State, row: dict[str, float], epoch: int, validated: bool, monitor: str, mode: str, patience: int
+) -> None:
+    if not validated:  # without validation the last epoch is the best one
+        state.best_epoch, state.best_value = epoch, None
+        return
+    value = row[monitor]
+    if _is_better(value, state.best_value, mode):
+        state.best_epoch, state.best_value, state.bad_epochs = epoch, value, 0
+    else:
+        state.bad_epochs += 1
+        if patience > 0 and state.bad_epochs >= patience:
+            state.stopped_early = True
+
+
+def _checkpoint(
+    state: _State,
+    cfg: TrainConfig,
+    seed: int,
+    monitor: str,
+    mode: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> dict[str, Any]:
+    return {
+        "version": CHECKPOINT_VERSION,
+        "config": _comparable(cfg),
+        "seed": seed,
+        "monitor": monitor,
+        "mode": mode,
+        "state": dataclasses.asdict(state),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+    }
+
+
+def _restore(
+    path: Path,
+    device: torch.device,
+    cfg: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> _State:
+    ckpt = _load(path, device)
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise RuntimeError(f"{path}: checkpoint version {ckpt.get('version')}, expected {CHECKPOINT_VERSION}")
+    stored, current = ckpt["config"], _comparable(cfg)
+    changed = sorted(k for k in current if stored.get(k) != current[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ValueError(
+            f"cannot resume from {path}: the training config changed ({diffs}); "
+            "pass resume=False to start over, or use another out_dir"
+        )
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    return _State(**ckpt["state"])
+
+
+def _write_csv(history: list[dict[str, float]], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)

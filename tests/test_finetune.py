@@ -1,0 +1,176 @@
+"""vtr.finetune: batch scores with hard negatives, shortlist re-ranking, training runs, grids, summaries."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vtr import finetune as FT
+from vtr.config import load_profile
+from vtr.models.crossmodal import TextFeatures, VideoFeatures, create_scorer
+
+D = 16
+
+
+def _split(n: int = 16, per_video: int = 2, seed: int = 0, name: str = "train") -> FT.FeatureSplit:
+    """Videos whose frames share a latent with their captions, so training has something to learn."""
+    gen = torch.Generator().manual_seed(seed)
+    latent = torch.randn(n, D, generator=gen)
+    frames = F.normalize(latent[:, None, :] + 0.8 * torch.randn(n, 4, D, generator=gen), dim=-1)
+    owners = np.repeat(np.arange(n), per_video)
+    pooled = F.normalize(latent[owners] + 0.8 * torch.randn(len(owners), D, generator=gen), dim=-1)
+    tokens = torch.randn(len(owners), 6, D, generator=gen)
+    return FT.FeatureSplit(
+        name=name,
+        ids=[f"v{i}" for i in range(n)],
+        categories=["left" if i % 2 else "right" for i in range(n)],
+        captions=[f"caption {i}" for i in range(len(owners))],
+        caption_to_video=owners,
+        text=TextFeatures(pooled, tokens, torch.ones(len(owners), 6, dtype=torch.bool)),
+        video=VideoFeatures(frames, torch.ones(n, 4, dtype=torch.bool)),
+    )
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_profile(
+        "sample",
+        {
+            "train.epochs": 2, "train.batch_size": 8, "train.tensorboard": False, "train.patience": 0,
+            "finetune.temporal_layers": 1, "finetune.fusion_width": 16, "finetune.fusion_layers": 1,
+            "finetune.fusion_heads": 2, "finetune.seeds": [0, 1], "finetune.rerank_k": 3, "finetune.n_boot": 200,
+            "finetune.hard_negatives": 2, "device": "cpu",
+        },
+    )  # fmt: skip
+
+
+def _trained_like(kind: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    scorer = create_scorer(kind, D, temporal_kwargs={"layers": 1, "dropout": 0.0}, heads=2)
+    for name, p in scorer.named_parameters():
+        if name.startswith(("out_", "text_adapter")):
+            torch.nn.init.normal_(p, std=0.3)
+    return scorer.eval()
+
+
+def test_training_scores_with_hard_negatives() -> None:
+    scorer = _trained_like("crossattn")
+    split = _split(8)
+    text, video = split.text.index(torch.arange(0, 16, 2)), split.video
+    full = scorer.scores(text, video)
+    torch.testing.assert_close(FT.training_scores(scorer, text, video, hard=0), full)
+    mixed = FT.training_scores(scorer, text, video, hard=2)
+    dual = scorer.dual_scores(text, video)
+    # the positives and the 2 hardest dual negatives of each row and column carry the pair score
+    chosen = torch.eye(8, dtype=torch.bool)
+    off = dual.masked_fill(chosen, -torch.inf)
+    chosen.scatter_(1, off.topk(2, dim=1).indices, True)
+    chosen.scatter_(0, off.topk(2, dim=0).indices, True)
+    torch.testing.assert_close(mixed[chosen], full[chosen])
+    torch.testing.assert_close(mixed[~chosen], dual[~chosen])
+
+
+def test_score_retrieval_reranks_the_shortlist() -> None:
+    model = FT.FinetuneModel(_trained_like("crossattn"))
+    split = _split(10, name="test")
+    scores = FT.score_retrieval(model, split, k=3)
+    dual = model.scorer.dual_scores(split.text, split.video).detach().numpy()
+    full = model.scorer.scores(split.text, split.video).detach().numpy()
+    top3 = np.argsort(-dual, axis=1)[:, :3]
+    assert all(scores.shortlist[i, top3[i]].all() for i in range(len(dual)))
+    np.testing.assert_allclose(scores.raw[scores.shortlist], full[scores.shortlist], atol=1e-6)
+    np.testing.assert_allclose(scores.raw[~scores.shortlist], dual[~scores.shortlist], atol=1e-6)
+    # every shortlisted candidate of a caption ranks above every other video
+    for i in range(len(dual)):
+        assert scores.ranking[i, scores.shortlist[i]].min() > scores.ranking[i, ~scores.shortlist[i]].max()
+    dual_only = FT.score_retrieval(FT.FinetuneModel(create_scorer("dual", D, temporal="mean")), split, k=3)
+    assert not dual_only.shortlist.any()
+
+
+def test_train_one_is_deterministic_and_resumes(cfg, tmp_path: Path) -> None:
+    train, val, test = _split(16), _split(8, seed=1, name="val"), _split(8, seed=2, name="test")
+    spec = FT.RunSpec("crossattn", "hnac", "uniform", 0)
+    model_a, result_a = FT.train_one(cfg, spec, train, val, out_dir=tmp_path / "a")
+    model_b, _ = FT.train_one(cfg, spec, train, val, out_dir=tmp_path / "b")
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert list(result_a.history["epoch"]) == [1, 2] and "val_R@1" in result_a.history
+    again, result_again = FT.train_one(
+        cfg, spec, train, val, out_dir=tmp_path / "a"
+    )  # reloaded, not retrained
+    assert result_again.history["seconds"].tolist() == result_a.history["seconds"].tolist()
+    metrics = FT.evaluate(again, test, cfg.finetune).metrics
+    assert {"t2v_R@1", "t2v_R@1_lo", "t2v_MedR", "v2t_R@10", "alignment_loss", "cosine_gap"} <= set(metrics)
+    assert metrics["t2v_R@1_lo"] <= metrics["t2v_R@1"] <= metrics["t2v_R@1_hi"]
+
+
+def test_grid_summaries_and_differences(cfg, tmp_path: Path) -> None:
+    train, test = _split(16), _split(8, seed=2, name="test")
+    specs = [FT.RunSpec("dual", loss, "uniform", s) for loss in ("infonce", "hnac") for s in (0, 1)]
+    grid = FT.run_grid(cfg, specs, {"uniform": (train, None, test)}, out_root=tmp_path, progress=False)
+    assert len(grid.table) == 4 and set(grid.table["loss"]) == {"infonce", "hnac"}
+    summary = FT.summary_table(grid.table, ["loss"], ["t2v_R@1"])
+    values = grid.table[grid.table["loss"] == "hnac"]["t2v_R@1"]
+    assert summary.loc["hnac", "t2v_R@1"] == f"{values.mean():.3g} ± {values.std(ddof=1):.3g}"
+    assert summary.loc["hnac", "seeds"] == 2
+    breakdown = FT.category_breakdown(grid, ["loss"])
+    assert set(breakdown.index) == {"left", "right"} and breakdown["n"].sum() == len(test.captions)
+
+
+def test_paired_differences_and_their_sentence() -> None:
+    spec = lambda loss, seed: FT.RunSpec("dual", loss, "uniform", seed)  # noqa: E731
+    good = np.ones(200, dtype=int)
+    bad = np.full(200, 5)
+    ranks = {spec("infonce", s): {"t2v": bad, "v2t": bad} for s in (0, 1)}
+    ranks |= {spec("hnac", s): {"t2v": good, "v2t": good} for s in (0, 1)}
+    grid = FT.GridResult(pd.DataFrame(), ranks, {}, ["x"] * 200)
+    diffs = FT.paired_differences(
+        grid, [("H-NAC vs InfoNCE", {"loss": "infonce"}, {"loss": "hnac"})], n_boot=100
+    )
+    row = diffs[diffs["metric"] == "t2v_R@1"].iloc[0]
+    assert row["diff"] == 100.0 and row["significant"]
+    assert "a real gain" in FT.describe_differences(diffs)
+    same = FT.paired_differences(grid, [("same", {"loss": "hnac"}, {"loss": "hnac"})], n_boot=100)
+    assert "not distinguishable from zero" in FT.describe_differences(same)
+
+
+def test_unfrozen_encoder_path_with_a_random_tiny_clip(cfg, tmp_path: Path) -> None:
+    """The full profile's path (encoder blocks trained at lr_encoder on decoded frames), with stand-ins."""
+    from vtr.models.encoders import create_encoder
+
+    torch.manual_seed(0)
+    encoder = create_encoder("vtr-tiny", "", device="cpu", batch_size=16)
+    names = FT.unfreeze_last_blocks(encoder.model, 1)
+    assert any(n.startswith("visual.layer4") for n in names) and any(
+        n.startswith("transformer.resblocks.3") for n in names
+    )
+    assert not any(
+        n.startswith(("visual.layer1", "transformer.resblocks.0", "token_embedding")) for n in names
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    n, captions = 8, [f"a shape moves {d}" for d in ("left", "right", "up", "down")] * 2
+    split = FT.FeatureSplit(
+        name="train", ids=[f"v{i}" for i in range(n)], categories=["c"] * n, captions=captions,
+        caption_to_video=np.arange(n), text=None, video=None, token_ids=encoder.tokenizer(captions),
+        pixels=torch.randint(0, 255, (n, 2, 64, 64, 3), dtype=torch.uint8, generator=gen),
+    )  # fmt: skip
+    full = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, unfreeze_blocks=1))
+    full = dataclasses.replace(
+        full, train=dataclasses.replace(cfg.train, epochs=1, batch_size=4, lr_encoder=1e-3)
+    )
+    frozen = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    model, result = FT.train_one(full, FT.RunSpec("crossattn", "infonce", "uniform", 0), split, None,
+                                 out_dir=tmp_path, encoder=encoder)  # fmt: skip
+    assert len(result.history) == 1 and np.isfinite(result.history["train_loss"]).all()
+    after = model.backbone.clip.state_dict()
+    assert not torch.equal(after["visual.layer4.0.conv1.weight"], frozen["visual.layer4.0.conv1.weight"])
+    assert torch.equal(after["visual.layer1.0.conv1.weight"], frozen["visual.layer1.0.conv1.weight"])
+    metrics = FT.evaluate(model, dataclasses.replace(split, name="test"), full.finetune, n_boot=50).metrics
+    assert 0 <= metrics["t2v_R@1"] <= 100

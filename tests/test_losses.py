@@ -1,0 +1,120 @@
+"""vtr.losses: InfoNCE against vtr.metrics and a hand computation, H-NAC against its formula."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vtr.losses import LearnableTemperature, get_loss, hnac, info_nce
+from vtr.metrics import info_nce_loss
+
+
+def _random_sim(n: int = 6, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    text = torch.nn.functional.normalize(torch.randn(n, 8, generator=gen, dtype=dtype), dim=-1)
+    video = torch.nn.functional.normalize(torch.randn(n, 8, generator=gen, dtype=dtype), dim=-1)
+    return text @ video.T
+
+
+def _hnac_reference(sim: np.ndarray, temperature: float, decay: float, margin: float) -> float:
+    """The docstring's formula, written out with loops."""
+    n = len(sim)
+    t2v, v2t = [], []
+    for i in range(n):
+        denominator = sum(
+            (1.0 if j == i else math.exp(-decay * max(0.0, sim[i, j] - sim[i, i] + margin)))
+            * math.exp(sim[i, j] / temperature)
+            for j in range(n)
+        )
+        t2v.append(-math.log(math.exp(sim[i, i] / temperature) / denominator))
+    for j in range(n):
+        denominator = sum(
+            (1.0 if i == j else math.exp(-decay * max(0.0, sim[i, j] - sim[j, j] + margin)))
+            * math.exp(sim[i, j] / temperature)
+            for i in range(n)
+        )
+        v2t.append(-math.log(math.exp(sim[j, j] / temperature) / denominator))
+    return (np.mean(t2v) + np.mean(v2t)) / 2
+
+
+def test_info_nce_by_hand() -> None:
+    sim = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    # each of the four cross-entropies is -log(e / (e + 1)) = log(1 + e^-1)
+    assert float(info_nce(sim, 1.0)) == pytest.approx(math.log(1 + math.exp(-1)), abs=1e-12)
+
+
+def test_info_nce_matches_metrics_implementation() -> None:
+    sim = _random_sim(7)
+    for temperature in (0.07, 0.5):
+        assert float(info_nce(sim, temperature)) == pytest.approx(
+            info_nce_loss(sim.numpy(), temperature), rel=1e-10
+        )
+
+
+def test_info_nce_is_symmetric_in_directions() -> None:
+    sim = _random_sim(5, seed=3)
+    # transposing swaps t2v and v2t, and the loss is their mean, so it is unchanged
+    assert float(info_nce(sim.T)) == pytest.approx(float(info_nce(sim)), rel=1e-12)
+
+
+def test_hnac_at_zero_decay_is_info_nce_exactly() -> None:
+    sim = _random_sim(9, seed=1, dtype=torch.float32)
+    assert torch.equal(hnac(sim, 0.07, decay=0.0, margin=0.3), info_nce(sim, 0.07))
+
+
+def test_hnac_matches_formula() -> None:
+    sim = _random_sim(6, seed=2)
+    for decay, margin in ((5.0, 0.1), (2.0, 0.5), (10.0, -0.1)):
+        expected = _hnac_reference(sim.numpy(), 0.1, decay, margin)
+        assert float(hnac(sim, 0.1, decay=decay, margin=margin)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_hnac_never_exceeds_info_nce_and_ignores_easy_negatives() -> None:
+    sim = _random_sim(8, seed=4)
+    assert float(hnac(sim, 0.07, decay=5.0)) < float(info_nce(sim, 0.07))
+    easy = torch.full((4, 4), -0.5, dtype=torch.float64).fill_diagonal_(0.9)
+    assert float(hnac(easy, 0.07, decay=5.0, margin=0.1)) == pytest.approx(float(info_nce(easy, 0.07)))
+
+
+def test_hnac_pushes_a_false_negative_less_than_info_nce() -> None:
+    # video 1 is a near-duplicate of video 0: caption 0 scores it almost as high as its own video
+    sim = torch.tensor([[0.8, 0.78, 0.1], [0.75, 0.8, 0.0], [0.1, 0.0, 0.9]], dtype=torch.float64)
+    grads = {}
+    for name, fn in (("infonce", info_nce), ("hnac", lambda s, t: hnac(s, t, decay=5.0))):
+        s = sim.clone().requires_grad_(True)
+        fn(s, 0.07).backward()
+        grads[name] = s.grad[0, 1].item()
+    assert grads["infonce"] > 0 and grads["hnac"] > 0  # descent still lowers the negative ...
+    assert grads["hnac"] < 0.8 * grads["infonce"]  # ... but with a clearly smaller push
+
+
+def test_hnac_gradcheck() -> None:
+    sim = _random_sim(5, seed=5).requires_grad_(True)
+    temperature = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s, t: hnac(s, t, decay=3.0, margin=0.2), (sim, temperature))
+    assert torch.autograd.gradcheck(lambda s: info_nce(s, 0.1), (sim,))
+
+
+def test_learnable_temperature_gets_gradient_and_is_clamped() -> None:
+    temp = LearnableTemperature(0.07)
+    assert float(temp().detach()) == pytest.approx(0.07, rel=1e-6)
+    hnac(_random_sim(4).float(), temp()).backward()
+    assert temp.logit_scale.grad is not None and torch.isfinite(temp.logit_scale.grad)
+    with torch.no_grad():
+        temp.logit_scale.fill_(10.0)
+    assert float(temp().detach()) == pytest.approx(0.01)
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="square"):
+        info_nce(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="positive"):
+        hnac(torch.eye(3), temperature=0.0)
+    with pytest.raises(ValueError, match="decay"):
+        hnac(torch.eye(3), decay=-1.0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        get_loss("triplet")
+    assert get_loss("H-NAC") is hnac and get_loss("InfoNCE") is info_nce

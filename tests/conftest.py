@@ -30,3 +30,14 @@ def reports_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     out = tmp_path / "reports"
     monkeypatch.setenv("VTR_REPORTS_DIR", str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def random_tiny_encoder():  # -> vtr.models.encoders.Encoder (imported lazily: torch is slow to import)
+    """vtr-tiny with seeded random weights: the encoder code path without the pretraining minutes."""
+    import torch
+
+    from vtr.models.encoders import create_encoder
+
+    torch.manual_seed(0)
+    return create_encoder("vtr-tiny", "", device="cpu", batch_size=6)

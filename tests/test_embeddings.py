@@ -7,21 +7,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from vtr import video
 from vtr.config import load_profile
 from vtr.data.manifest import ClipRecord
 from vtr.embeddings import default_cache_dir, embed_texts, embed_videos
-from vtr.models.encoders import Encoder, create_encoder
+from vtr.models.encoders import Encoder
 
 N_FRAMES = 4
 
 
 @pytest.fixture(scope="module")
-def encoder() -> Encoder:
-    torch.manual_seed(0)
-    return create_encoder("vtr-tiny", "", device="cpu", batch_size=6)
+def encoder(random_tiny_encoder: Encoder) -> Encoder:
+    return random_tiny_encoder
 
 
 def _clip(colour: tuple[int, int, int], phase: int) -> np.ndarray:

@@ -55,6 +55,7 @@ from vtr.models.crossmodal import (
     text_token_features,
 )
 from vtr.paths import resolve
+from vtr.progress import show_progress
 from vtr.runtime import resolve_device, torch_generator
 from vtr.train import TrainResult, fit, param_groups
 
@@ -522,7 +523,7 @@ def run_grid(
     rows, ranks, histories = [], {}, {}
     categories: list[str] = []
     with cpu_threads(cfg.finetune.cpu_threads if resolve_device(cfg.device).type == "cpu" else 0):
-        for spec in tqdm(specs, desc="runs", disable=not progress):
+        for spec in tqdm(specs, desc="runs", disable=not show_progress(progress)):
             _run_spec(cfg, spec, splits, out_root, encoder, epochs, rows, ranks, histories)
             categories = splits[spec.strategy][2].caption_categories
     return GridResult(pd.DataFrame(rows), ranks, histories, categories)

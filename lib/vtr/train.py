@@ -43,6 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path
+from vtr.progress import show_progress
 
 if TYPE_CHECKING:
     from vtr.config import TrainConfig
@@ -341,7 +342,7 @@ def _train_epoch(
     optimizer.zero_grad(set_to_none=True)
     autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
     total, count, pending = 0.0, 0, 0
-    bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress)
+    bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show_progress(progress))
     for step, batch in enumerate(bar, start=1):
         with autocast:
             loss = batch_loss(model, to_device(batch, device))

@@ -123,7 +123,7 @@ def test_structural_errors(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=r"m\.jsonl:2: missing field\(s\) \['vid'\]"):
         load_moments(path)
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n")
-    with pytest.raises(ManifestError, match=r"m\.jsonl:2: field 'qid' 1 already used on line 1"):
+    with pytest.raises(ManifestError, match=r"m\.jsonl:2: field 'qid' 1 already used at .*m\.jsonl:1"):
         load_moments(path)
     with pytest.raises(ManifestError, match="not found"):
         load_moments(tmp_path / "absent.jsonl")

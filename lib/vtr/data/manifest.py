@@ -14,7 +14,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,10 +84,8 @@ def write_manifest(path: str | os.PathLike[str], records: Iterable[ClipRecord]) 
     return write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> list[ClipRecord]:
-    """Read and validate a manifest; ``split`` keeps only that split."""
-    names = {f.name for f in dataclasses.fields(ClipRecord)}
-    records = []
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("file:line", object)`` for each non-blank line of a jsonl file; a bad line is a ManifestError."""
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -97,17 +95,25 @@ def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> lis
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
-            unknown = set(raw) - names
-            if unknown:
-                raise ManifestError(
-                    f"{where}: unknown field(s) {sorted(unknown)}; valid fields: {sorted(names)}"
-                )
-            missing = {"id", "video", "captions"} - set(raw)
-            if missing:
-                raise ManifestError(f"{where}: missing field(s) {sorted(missing)}")
-            rec = validate(ClipRecord(**raw), where)
-            if split is None or rec.split == split:
-                records.append(rec)
+            if not isinstance(raw, dict):
+                raise ManifestError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+            yield where, raw
+
+
+def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> list[ClipRecord]:
+    """Read and validate a manifest; ``split`` keeps only that split."""
+    names = {f.name for f in dataclasses.fields(ClipRecord)}
+    records = []
+    for where, raw in iter_jsonl(path):
+        unknown = set(raw) - names
+        if unknown:
+            raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; valid fields: {sorted(names)}")
+        missing = {"id", "video", "captions"} - set(raw)
+        if missing:
+            raise ManifestError(f"{where}: missing field(s) {sorted(missing)}")
+        rec = validate(ClipRecord(**raw), where)
+        if split is None or rec.split == split:
+            records.append(rec)
     return records
 
 

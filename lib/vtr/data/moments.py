@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vtr.atomic import write_text
-from vtr.data.manifest import ManifestError
+from vtr.data.manifest import ManifestError, iter_jsonl
 
 _QUERY_KEYS = ("qid", "query", "duration", "vid", "relevant_clip_ids", "saliency_scores", "relevant_windows")
 _PRED_KEYS = ("qid", "query", "vid", "pred_relevant_windows", "pred_saliency_scores")
@@ -165,27 +165,17 @@ def _read_jsonl(path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], 
     if not path.is_file():
         raise ManifestError(f"moment file {path} not found")
     items: list[T] = []
-    seen: dict[Any, int] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
-            if not isinstance(raw, dict):
-                raise ManifestError(f"{where}: expected a JSON object, got {type(raw).__name__}")
-            try:
-                item = parse(raw)
-            except ValueError as err:
-                raise ManifestError(f"{where}: {err}") from None
-            qid = item.qid  # type: ignore[attr-defined]
-            if qid in seen:
-                raise ManifestError(f"{where}: field 'qid' {qid!r} already used on line {seen[qid]}")
-            seen[qid] = lineno
-            items.append(item)
+    seen: dict[Any, str] = {}
+    for where, raw in iter_jsonl(path):
+        try:
+            item = parse(raw)
+        except ValueError as err:
+            raise ManifestError(f"{where}: {err}") from None
+        qid = item.qid  # type: ignore[attr-defined]
+        if qid in seen:
+            raise ManifestError(f"{where}: field 'qid' {qid!r} already used at {seen[qid]}")
+        seen[qid] = where
+        items.append(item)
     return items
 
 
@@ -232,35 +222,34 @@ def _write_jsonl(path: str | os.PathLike[str], objects: Iterable[dict[str, Any]]
     return write_text(path, "".join(line + "\n" for line in lines))
 
 
-def write_moments(path: str | os.PathLike[str], queries: Iterable[MomentQuery]) -> Path:
-    """Validate and write ``queries`` atomically in the format :func:`load_moments` reads."""
+def _write_validated(
+    path: str | os.PathLike[str],
+    items: Iterable[Any],
+    to_json: Callable[[Any], dict[str, Any]],
+    parse: Callable[[dict[str, Any]], Any],
+    kind: str,
+) -> Path:
+    """Serialise each item, check it parses back and that its ``qid`` is new, then write atomically."""
     objects: list[dict[str, Any]] = []
     seen: set[int | str] = set()
-    for i, q in enumerate(queries):
-        raw = query_to_json(q)
-        if q.qid in seen:
-            raise ManifestError(f"{path}: query {i}: field 'qid' {q.qid!r} appears twice")
-        seen.add(q.qid)
+    for i, item in enumerate(items):
+        raw = to_json(item)
+        if item.qid in seen:
+            raise ManifestError(f"{path}: {kind} {i}: field 'qid' {item.qid!r} appears twice")
+        seen.add(item.qid)
         try:
-            _parse_query(raw)
+            parse(raw)
         except ValueError as err:
-            raise ManifestError(f"{path}: query {i} (qid {q.qid!r}): {err}") from None
+            raise ManifestError(f"{path}: {kind} {i} (qid {item.qid!r}): {err}") from None
         objects.append(raw)
     return _write_jsonl(path, objects)
+
+
+def write_moments(path: str | os.PathLike[str], queries: Iterable[MomentQuery]) -> Path:
+    """Validate and write ``queries`` atomically in the format :func:`load_moments` reads."""
+    return _write_validated(path, queries, query_to_json, _parse_query, "query")
 
 
 def write_predictions(path: str | os.PathLike[str], predictions: Iterable[MomentPrediction]) -> Path:
     """Validate and write ``predictions`` atomically in the QVHighlights submission format."""
-    objects: list[dict[str, Any]] = []
-    seen: set[int | str] = set()
-    for i, p in enumerate(predictions):
-        raw = prediction_to_json(p)
-        if p.qid in seen:
-            raise ManifestError(f"{path}: prediction {i}: field 'qid' {p.qid!r} appears twice")
-        seen.add(p.qid)
-        try:
-            _parse_prediction(raw)
-        except ValueError as err:
-            raise ManifestError(f"{path}: prediction {i} (qid {p.qid!r}): {err}") from None
-        objects.append(raw)
-    return _write_jsonl(path, objects)
+    return _write_validated(path, predictions, prediction_to_json, _parse_prediction, "prediction")

@@ -40,8 +40,8 @@ from vtr.data.synthetic.scenes import (
     trajectory,
 )
 from vtr.paths import resolve
-from vtr.video import write_video
 from vtr.progress import show_progress
+from vtr.video import write_video
 
 # Bump when the generator changes what it writes: the cache key includes it.
 GENERATOR_VERSION = "1"

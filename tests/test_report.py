@@ -27,3 +27,15 @@ def test_save_figure_writes_png(reports_tmp: Path) -> None:
     plt.close(fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(path.parent.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_headline_keys_come_first_in_the_index(reports_tmp: Path) -> None:
+    from vtr.runner import _metrics_cell
+
+    metrics = {f"a{i:02d}": i for i in range(20)} | {"z_main": 1.5, "nested": {"key": 2}}
+    save_metrics("01_x", metrics, headline=["z_main", "nested.key", "missing"])
+    stored = json.loads((reports_tmp / "metrics" / "01_x.json").read_text())
+    assert stored["_headline"] == ["z_main", "nested.key", "missing"]
+    cell = _metrics_cell(stored)
+    assert cell.index("<dt>z_main</dt>") < cell.index("<dt>nested.key</dt>") < cell.index("<dt>a00</dt>")
+    assert "missing" not in cell and "_headline" not in cell

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def save_metrics(name: str, metrics: dict[str, Any]) -> Path:
-    """Write (or merge into) ``reports/metrics/<name>.json``; returns its path."""
+HEADLINE_KEY = "_headline"
+
+
+def save_metrics(name: str, metrics: dict[str, Any], *, headline: Sequence[str] = ()) -> Path:
+    """Write (or merge into) ``reports/metrics/<name>.json``; returns its path.
+
+    ``headline`` names the (dotted) keys the index shows first for this notebook, in that order.
+    """
     path = metrics_dir() / f"{name}.json"
     merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     merged.update(_clean(metrics))
+    if headline:
+        merged[HEADLINE_KEY] = list(headline)
     return write_json(path, merged)
 
 

@@ -38,6 +38,7 @@ import nbformat
 from vtr.atomic import atomic_path, write_json, write_text
 from vtr.config import ConfigError, Profile, load_profile, parse_override, profile_path
 from vtr.paths import project_root
+from vtr.report import HEADLINE_KEY
 
 PARAMETERS_TAG = "parameters"
 HIDE_INPUT_TAG = "hide-input"
@@ -482,7 +483,10 @@ def _metrics_cell(metrics: dict[str, Any]) -> str:
     flat = scalar_metrics(metrics)
     if not flat:
         return '<span class="note">none</span>'
-    shown = list(flat.items())[:MAX_INDEX_METRICS]
+    # The notebook's headline keys (vtr.report.save_metrics(..., headline=...)) first, then the rest.
+    first = [k for k in metrics.get(HEADLINE_KEY, []) if k in flat]
+    ordered = first + [k for k in flat if k not in first]
+    shown = [(k, flat[k]) for k in ordered[: max(MAX_INDEX_METRICS, len(first))]]
     items = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(format_value(v))}</dd>" for k, v in shown)
     more = len(flat) - len(shown)
     extra = f'<div class="note">+{more} more in metrics JSON</div>' if more > 0 else ""

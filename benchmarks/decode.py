@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,20 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from vtr.data.real_videos import real_videos
+from vtr.runtime import median_seconds
 from vtr.video import probe, sample_frames, sample_indices, sample_many
 
 SIZE = 224
-
-
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls, after one warm-up call (file cache, lazy imports)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_resize_crop(frames: torch.Tensor) -> np.ndarray:
@@ -121,16 +109,16 @@ def main() -> None:
     print(rule)
     for name, path in videos.items():
         info = probe(path)
-        t_ffmpeg = timed(lambda p=path: ffmpeg_full_decode(p), args.repeats)
+        t_ffmpeg = median_seconds(lambda p=path: ffmpeg_full_decode(p), args.repeats)
         for n in args.sizes:
-            t_vtr = timed(lambda p=path, n=n: sample_frames(p, n, size=SIZE), args.repeats)
-            t_naive = timed(lambda p=path, n=n: naive(p, n), args.repeats)
+            t_vtr = median_seconds(lambda p=path, n=n: sample_frames(p, n, size=SIZE), args.repeats)
+            t_naive = median_seconds(lambda p=path, n=n: naive(p, n), args.repeats)
             row = (
                 f"| {name} | {info.width}x{info.height} | {info.frame_count} | {n} | {1 / t_vtr:.1f} | "
                 f"{n / t_vtr:.0f} | {1 / t_naive:.1f} | {t_naive / t_vtr:.1f}x |"
             )
             if tc_sample:
-                t_tc = timed(lambda p=path, n=n: tc_sample(p, n), args.repeats)
+                t_tc = median_seconds(lambda p=path, n=n: tc_sample(p, n), args.repeats)
                 row += f" {1 / t_tc:.1f} | {t_tc / t_vtr:.2f}x |"
             row += f" {info.frame_count / t_ffmpeg:.0f} | {t_ffmpeg / t_vtr:.1f}x |"
             print(row, flush=True)
@@ -147,14 +135,16 @@ def main() -> None:
                 with ThreadPoolExecutor(max_workers=w) as pool:
                     list(pool.map(lambda p: sample_frames(p, 8, size=SIZE, decoder_threads=t), paths))
 
-            cells.append(f"{len(paths) / timed(batch, args.repeats):.1f}")
+            cells.append(f"{len(paths) / median_seconds(batch, args.repeats):.1f}")
         print(f"| {thread_type} | {' | '.join(cells)} |", flush=True)
-    t = timed(lambda: sample_many(paths, 8, size=SIZE, progress=False), args.repeats)
+    t = median_seconds(lambda: sample_many(paths, 8, size=SIZE, progress=False), args.repeats)
     print(f"\n`sample_many` defaults ({os.cpu_count()} workers, NONE): {len(paths) / t:.1f} videos/s")
 
     with tempfile.TemporaryDirectory() as cache:
         sample_many(paths, 8, size=SIZE, cache=cache, progress=False)
-        t = timed(lambda: sample_many(paths, 8, size=SIZE, cache=cache, progress=False), args.repeats)
+        t = median_seconds(
+            lambda: sample_many(paths, 8, size=SIZE, cache=cache, progress=False), args.repeats
+        )
     print(f"\nCache hits (n=8): {len(paths) / t:.0f} videos/s")
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,18 +24,9 @@ from vtr.data.manifest import ClipRecord
 from vtr.data.real_videos import real_videos
 from vtr.embeddings import embed_videos
 from vtr.models.encoders import Encoder, create_encoder
+from vtr.runtime import median_seconds
 
 MODELS = {"vtr-tiny": 64, "ViT-B-32": 224}
-
-
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def real_records(copies: int) -> list[ClipRecord]:
@@ -97,7 +85,7 @@ def main() -> None:
                     if emb.errors:
                         raise RuntimeError(f"unexpected decode errors: {emb.errors}")
 
-                speeds[workers] = len(records) / timed(run, args.repeats)
+                speeds[workers] = len(records) / median_seconds(run, args.repeats)
             print(
                 f"| {set_name} ({len(records)}) | {arch} | {size}x{size} | {speeds[0]:.1f} | {speeds[2]:.1f} | "
                 f"{speeds[2] / speeds[0]:.2f}x |",

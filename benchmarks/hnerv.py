@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -28,7 +26,7 @@ import torch
 from vtr.config import load_profile
 from vtr.hnerv import HnervLoss, PatchData, RunSpec, Trainee, build_model
 from vtr.models.hnerv import parameter_counts
-from vtr.runtime import resolve_device
+from vtr.runtime import median_seconds, resolve_device
 
 N_FRAMES = 132  # Big Buck Bunny
 
@@ -89,17 +87,8 @@ def bench(cfg, data: PatchData, spec: RunSpec, device: torch.device, epochs: int
             out.rgb.float().mul(255).round().to(torch.uint8).cpu()
         _sync(device)
 
-    def timed(fn, count: int) -> float:
-        fn()  # warm-up
-        times = []
-        for _ in range(count):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
-    train_s = timed(epoch, epochs)
-    decode_s = timed(decode, repeats)
+    train_s = median_seconds(epoch, epochs)
+    decode_s = median_seconds(decode, repeats)
     return {
         "model": f"{spec.kind} {spec.size}",
         "params": parameter_counts(model.net)["stored"],

@@ -41,3 +41,16 @@ def random_tiny_encoder():  # -> vtr.models.encoders.Encoder (imported lazily: t
 
     torch.manual_seed(0)
     return create_encoder("vtr-tiny", "", device="cpu", batch_size=6)
+
+
+@pytest.fixture(scope="session")
+def msrvtt_dir(shared_data: Path) -> Path:
+    """The real MSR-VTT annotation files (``../shared/data/msrvtt``)."""
+    return shared_data / "msrvtt"
+
+
+@pytest.fixture(scope="session")
+def msrvtt_info(msrvtt_dir: Path):  # -> vtr.data.msrvtt.VideoDataInfo (parsed once: ~2 s)
+    from vtr.data.msrvtt import read_videodatainfo
+
+    return read_videodatainfo(msrvtt_dir)

@@ -17,7 +17,7 @@ import torch
 from vtr import msrvtt_recall as mr
 from vtr.config import load_profile
 from vtr.data.manifest import ClipRecord, ManifestError
-from vtr.data.msrvtt import load_msrvtt, read_videodatainfo
+from vtr.data.msrvtt import load_msrvtt
 from vtr.losses import info_nce
 
 
@@ -44,19 +44,9 @@ class StandInEncoder:
 
 
 @pytest.fixture(scope="session")
-def msrvtt_dir(shared_data: Path) -> Path:
-    return shared_data / "msrvtt"
-
-
-@pytest.fixture(scope="session")
-def release(msrvtt_dir: Path):
-    return read_videodatainfo(msrvtt_dir)
-
-
-@pytest.fixture(scope="session")
-def real_test(msrvtt_dir: Path, release) -> mr.SplitData:
+def real_test(msrvtt_dir: Path, msrvtt_info) -> mr.SplitData:
     """The real 1k-A test split with random frame features and stand-in caption embeddings."""
-    records = list(load_msrvtt(msrvtt_dir, "test_1k", info=release))
+    records = list(load_msrvtt(msrvtt_dir, "test_1k", info=msrvtt_info))
     rng = np.random.default_rng(0)
     frames = {r.id: _unit(rng.normal(size=(3, 16))) for r in records}
     return mr.assemble_split("test_1k", records, frames, StandInEncoder().encode_text)
@@ -103,10 +93,10 @@ def test_real_breakdowns_count_every_query_once(real_test: mr.SplitData, msrvtt_
     assert list(lengths["query words"].cat.categories)[:2] == ["1–10", "11–20"]
 
 
-def test_real_9k_split_and_pre_extracted_features(msrvtt_dir: Path, release, tmp_path: Path) -> None:
+def test_real_9k_split_and_pre_extracted_features(msrvtt_dir: Path, msrvtt_info, tmp_path: Path) -> None:
     """The full profile's path: real annotations, pre-extracted (N, D) features, stand-in text encoder."""
-    train = list(load_msrvtt(msrvtt_dir, "train_9k", info=release))
-    test = list(load_msrvtt(msrvtt_dir, "test_1k", info=release))
+    train = list(load_msrvtt(msrvtt_dir, "train_9k", info=msrvtt_info))
+    test = list(load_msrvtt(msrvtt_dir, "test_1k", info=msrvtt_info))
     assert len(train) == 9000 and sum(len(r.captions) for r in train) == 180_000
     ids = [r.id for r in test][::-1]  # features stored in another order than the annotations
     features = np.random.default_rng(1).normal(size=(len(ids), 8)).astype(np.float32)
@@ -122,7 +112,7 @@ def test_real_9k_split_and_pre_extracted_features(msrvtt_dir: Path, release, tmp
             "msrvtt_recall.video_feature_ids": str(tmp_path / "ids.txt"),
         },
     )
-    data = mr.load_split(cfg, "test_1k", StandInEncoder(), info=release, progress=False)
+    data = mr.load_split(cfg, "test_1k", StandInEncoder(), info=msrvtt_info, progress=False)
     assert data.frames.shape == (1000, 1, 8) and data.text.shape == (1000, 16)
     row_of = {vid: i for i, vid in enumerate(ids)}
     expected = _unit(features[[row_of[r.id] for r in data.records]])

@@ -6,8 +6,11 @@ import importlib.metadata
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,3 +97,17 @@ def environment_info(device: str = "auto") -> dict[str, Any]:
         "device": f"{dev.type} ({name}, {os.cpu_count()} CPUs)",
         "platform": platform.platform(),
     }
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call (file cache, lazy imports, kernels).
+
+    The timing helper of ``benchmarks/``: the median resists the odd slow call on a shared machine.
+    """
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -28,25 +28,15 @@ from vtr.video import write_video
 
 
 @pytest.fixture(scope="module")
-def msrvtt_dir(shared_data: Path) -> Path:
-    return shared_data / "msrvtt"
+def splits(msrvtt_dir: Path, msrvtt_info) -> dict:
+    return {split: load_msrvtt(msrvtt_dir, split, info=msrvtt_info) for split in SPLITS}
 
 
-@pytest.fixture(scope="module")
-def info(msrvtt_dir: Path):
-    return read_videodatainfo(msrvtt_dir)
-
-
-@pytest.fixture(scope="module")
-def splits(msrvtt_dir: Path, info) -> dict:
-    return {split: load_msrvtt(msrvtt_dir, split, info=info) for split in SPLITS}
-
-
-def test_release_counts(info) -> None:
-    assert len(info.videos) == 10_000
-    assert sum(len(c) for c in info.captions.values()) == 200_000
-    assert {len(c) for c in info.captions.values()} == {20}
-    assert len(info.categories) == 20 and len({v.category_id for v in info.videos.values()}) == 20
+def test_release_counts(msrvtt_info) -> None:
+    assert len(msrvtt_info.videos) == 10_000
+    assert sum(len(c) for c in msrvtt_info.captions.values()) == 200_000
+    assert {len(c) for c in msrvtt_info.captions.values()} == {20}
+    assert len(msrvtt_info.categories) == 20 and len({v.category_id for v in msrvtt_info.videos.values()}) == 20
 
 
 def test_official_splits_follow_the_readme_ranges(splits) -> None:
@@ -66,7 +56,7 @@ def test_category_names_match_category_txt(msrvtt_dir: Path, splits) -> None:
         assert rec.category == names[rec.meta["category_id"]]
 
 
-def test_test_1k_is_the_jsfusion_csv(msrvtt_dir: Path, splits, info) -> None:
+def test_test_1k_is_the_jsfusion_csv(msrvtt_dir: Path, splits, msrvtt_info) -> None:
     with open(msrvtt_dir / "MSRVTT_JSFUSION_test.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     records = splits["test_1k"]
@@ -81,8 +71,8 @@ def test_test_1k_is_the_jsfusion_csv(msrvtt_dir: Path, splits, info) -> None:
     def words(text: str) -> str:
         return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
 
-    assert all(words(r.captions[0]) in {words(c) for c in info.captions[r.id]} for r in records)
-    assert sum(r.captions[0] in info.captions[r.id] for r in records) == 988  # the rest differ in punctuation
+    assert all(words(r.captions[0]) in {words(c) for c in msrvtt_info.captions[r.id]} for r in records)
+    assert sum(r.captions[0] in msrvtt_info.captions[r.id] for r in records) == 988  # the rest differ in punctuation
     assert records[0].meta["query_keys"] == ["ret0"]
 
 
@@ -103,9 +93,9 @@ def test_meta_keeps_the_youtube_source(splits) -> None:
     assert rec.category == "vehicles/autos"
 
 
-def test_unknown_split_is_rejected(msrvtt_dir: Path, info) -> None:
+def test_unknown_split_is_rejected(msrvtt_dir: Path, msrvtt_info) -> None:
     with pytest.raises(ValueError, match="test_2k"):
-        load_msrvtt(msrvtt_dir, "test_2k", info=info)
+        load_msrvtt(msrvtt_dir, "test_2k", info=msrvtt_info)
 
 
 # --- a tiny release in MSR-VTT format ----------------------------------------------------------

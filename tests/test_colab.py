@@ -206,6 +206,20 @@ def test_setup_is_a_no_op_outside_colab(no_colab: None, monkeypatch: pytest.Monk
     assert FakePopen.calls == []
 
 
+def test_setup_needs_only_the_standard_library() -> None:
+    """On Colab the cell imports vtr.colab from the fresh clone before pip has installed anything."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import vtr.colab; "
+        "third_party = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'vtr', '__main__'}); "
+        "assert not third_party, third_party"
+    )
+    # -S: no site-packages at all, as in a Python that has none of vtr's dependencies
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(ROOT / "lib")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_in_colab_reads_the_module_or_the_release_tag(no_colab: None) -> None:
     assert not colab.in_colab({})
     assert colab.in_colab({"COLAB_RELEASE_TAG": "release-colab_20260101-060000_RC00"})

@@ -36,11 +36,14 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import nbformat
-
+# Only the standard library at import time: setup() runs before pip has installed vtr's dependencies.
 from vtr.atomic import write_text
+
+if TYPE_CHECKING:
+    import nbformat
 
 REPO_URL_VARIABLE = "VTR_REPO_URL"
 HOME_VARIABLE = "VTR_HOME"
@@ -185,6 +188,8 @@ def setup(checkout: str | os.PathLike[str] = DEFAULT_HOME) -> None:
 
 def bootstrap_cell() -> nbformat.NotebookNode:
     """The first cell of every notebook."""
+    import nbformat
+
     cell = nbformat.v4.new_code_cell(BOOTSTRAP_SOURCE, metadata={"tags": list(CELL_TAGS)})
     cell.id = CELL_ID
     return cell
@@ -205,6 +210,8 @@ def has_current_bootstrap(nb: nbformat.NotebookNode) -> bool:
 def write_bootstrap(path: str | os.PathLike[str]) -> bool:
     """Make the notebook at ``path`` start with the bootstrap cell (replacing an older one); True if it
     changed. Everything else in the notebook is left as it is."""
+    import nbformat
+
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     if has_current_bootstrap(nb):

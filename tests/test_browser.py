@@ -46,6 +46,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
 ]
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 SERVER_START_S = 90

@@ -31,6 +31,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -45,9 +46,7 @@ from vtr.atomic import write_text
 if TYPE_CHECKING:
     import nbformat
 
-REPO_URL_VARIABLE = "VTR_REPO_URL"
-HOME_VARIABLE = "VTR_HOME"
-DEFAULT_HOME = "/content/vtr"
+DEFAULT_HOME = "/content/vtr"  # the cell's default for $VTR_HOME
 CELL_ID = "colab-setup"
 # hide-input: the cell has no output outside Colab, and its code is no part of a report.
 CELL_TAGS = ["colab-setup", "hide-input"]
@@ -115,7 +114,8 @@ def installed_versions() -> dict[str, str]:
 
 
 def _normalise(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def stale_distributions(

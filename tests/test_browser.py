@@ -4,8 +4,8 @@ JupyterLab starts on a free loopback port without a token, on a copy of the proj
 configs/ and notebooks/00_data.ipynb in a temporary folder) so that the sample world it builds, its
 reports and the saved notebook stay out of the checkout. The browser opens notebooks/00_data.ipynb,
 runs Run → Run All Cells from the menu, waits for every cell to finish and the kernel to go idle, and
-checks that no cell failed, the figures rendered and the progress bars are widgets. Screenshots go to
-``$VTR_ARTIFACTS_DIR`` (default ``tmp/artifacts/browser/``).
+checks that no cell failed, the figures rendered and the progress bars are widgets. Screenshots and the
+server's log go to ``$VTR_ARTIFACTS_DIR/browser/`` (default ``tmp/artifacts/browser/``).
 
 Needs Debian's chromium (``apt-get install chromium``; ``.ci/run`` installs it) and the dev extra's
 playwright and jupyterlab. Without them the test is skipped, except under ``CI=true``, where it fails.
@@ -183,6 +183,7 @@ def lab(chromium: Path, project: Path, tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+        shutil.copy2(log, artifacts_dir() / log.name)  # beside the screenshots, for a failed CI run
 
 
 def _page_state(page: Any) -> dict[str, Any]:

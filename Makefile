@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= sample
 STAMP := $(VENV)/.vtr-installed
 
-.PHONY: venv reports test lint format clean-reports
+.PHONY: venv reports test lint format clean-reports lab
 
 venv: $(STAMP)
 
@@ -22,6 +22,14 @@ reports: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# JupyterLab on the project. The notebooks' python3 kernel is the venv's own Python: Jupyter run from
+# the venv prefers the venv's kernelspecs to user-wide ones (JUPYTER_PREFER_ENV_PATH makes that explicit).
+# Extra options: make lab LAB_ARGS="--no-browser --port 8890".
+LAB_ARGS ?=
+lab: $(STAMP)
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,4 +60,43 @@ def test_all_notebooks_run_ok_on_the_sample_profile(tmp_path: Path) -> None:
         metrics_file = reports / "metrics" / f"{nb.stem}.json"
         assert metrics_file.is_file(), f"{nb.stem} saved no metrics ({metrics_file})"
         assert json.loads(metrics_file.read_text()), f"{metrics_file} is empty"
+        executed = nbformat.read(reports / f"{nb.stem}.ipynb", as_version=4)
+        assert not progress_outputs(executed), (
+            f"{nb.stem}: progress bars in the report: {progress_outputs(executed)}"
+        )
     assert result.stdout.strip().splitlines()[-1] == str((reports / "index.html").resolve())
+
+
+_TEXT_BAR = re.compile(r"\d+%\|")
+
+
+def progress_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    """Outputs that are progress bars: tqdm widgets, or tqdm's text bars on a stream.
+
+    ``run_all.py`` sets ``VTR_PROGRESS=0`` in its kernels, so a report should have none (vtr.progress).
+    """
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if "application/vnd.jupyter.widget-view+json" in output.get("data", {}):
+                found.append(f"cell {index}: widget {output['data'].get('text/plain', '')!r}")
+            elif output.get("output_type") == "stream" and _TEXT_BAR.search(output.get("text", "")):
+                found.append(f"cell {index}: {output['text'].strip()[:80]!r}")
+    return found
+
+
+def test_progress_outputs_finds_widget_and_text_bars() -> None:
+    nb = nbformat.v4.new_notebook()
+    widget = nbformat.v4.new_output(
+        "display_data",
+        data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "bar"},
+    )
+    text_bar = nbformat.v4.new_output("stream", name="stderr", text="decode:  50%|#####     | 5/10\n")
+    plain = nbformat.v4.new_output("stream", name="stdout", text="recall 50% at k=5\n")
+    nb.cells = [
+        nbformat.v4.new_code_cell("", outputs=[widget, plain]),
+        nbformat.v4.new_code_cell("", outputs=[text_bar]),
+    ]
+    assert [entry.split(":")[0] for entry in progress_outputs(nb)] == ["cell 0", "cell 1"]
+    nb.cells[0].outputs, nb.cells[1].outputs = [plain], []
+    assert progress_outputs(nb) == []

@@ -189,7 +189,9 @@ def _decode_raw(
     from vtr.video import VideoDecodeError, sample_frames
 
     frames, errors = {}, {}
-    for key, (path, start, end) in tqdm(specs.items(), desc="decode", leave=False):
+    for key, (path, start, end) in tqdm(
+        specs.items(), desc="decode", leave=False, disable=not show_progress()
+    ):
         try:
             frames[key] = sample_frames(path, n_frames, strategy, size, seed, start=start, end=end)
         except (VideoDecodeError, OSError, ValueError, RuntimeError) as err:

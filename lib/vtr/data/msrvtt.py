@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path, write_json
 from vtr.data.manifest import ClipRecord, LoadedRecords, ManifestError, warn_skipped, write_manifest
+from vtr.progress import show_progress
 
 TRAIN_VAL_JSON = "train_val_videodatainfo.json"
 TEST_JSON = "test_videodatainfo.json"
@@ -393,7 +394,7 @@ def _members(archive: Path, problems: list[str]) -> Iterator[tuple[str, int, Cal
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir() and VIDEO_FILE.match(Path(i.filename).name)]
-            for info in tqdm(infos, desc=f"extract {archive.name}", unit="video"):
+            for info in tqdm(infos, desc=f"extract {archive.name}", unit="video", disable=not show_progress()):
                 vid = VIDEO_FILE.match(Path(info.filename).name).group(1)  # type: ignore[union-attr]
                 yield vid, info.file_size, lambda info=info: zf.open(info)
         return
@@ -401,7 +402,7 @@ def _members(archive: Path, problems: list[str]) -> Iterator[tuple[str, int, Cal
     try:
         with (
             tarfile.open(archive, mode="r|*") as tf,
-            tqdm(desc=f"extract {archive.name}", unit="video") as bar,
+            tqdm(desc=f"extract {archive.name}", unit="video", disable=not show_progress()) as bar,
         ):
             for member in tf:
                 m = VIDEO_FILE.match(Path(member.name).name)

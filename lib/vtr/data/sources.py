@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from vtr.config import ConfigError, Profile
 from vtr.data.manifest import ClipRecord, read_manifest
 from vtr.paths import resolve
+from vtr.progress import show_progress
 
 SOURCES = ("sample", "internvid", "msrvtt", "folder")
 MSRVTT_SPLITS = {"train": "train_9k", "val": "val", "test": "test_1k"}
@@ -100,7 +101,7 @@ def clip_table(clips: ClipSet, *, probe_videos: bool = True) -> pd.DataFrame:
         zip(clips.records, clips.video_paths(), strict=True),
         total=len(clips),
         desc="probe",
-        disable=not probe_videos,
+        disable=not (probe_videos and show_progress()),
     ):
         duration = None
         if record.start is not None and record.end is not None:

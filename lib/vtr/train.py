@@ -38,6 +38,13 @@ by ``DistributedDataParallel``; contrastive losses see the whole global batch th
 ranks. Checkpoints hold the bare model's ``state_dict`` (no ``module.`` prefix), so a run written
 under DDP resumes in one process and vice versa; only a resume with the same number of processes
 repeats the uninterrupted run exactly (the batches per step and the schedule's length differ).
+
+The full profile on a machine with several GPUs: the notebooks run in one Jupyter kernel each, so
+they train on one GPU. To use all of them, run the same training under torchrun first (a script
+that calls the notebook's ``run_grid`` / ``fit`` with the same profile and ``out_dir``), then
+``vtr reports --profile full``: fit() finds the finished ``last.pt`` of every run and does not
+train again. Losses computed from a scorer's own similarity matrix (``vtr.finetune``) see only
+their rank's batch as negatives; :func:`vtr.losses.contrastive_loss` sees the global batch.
 """
 
 from __future__ import annotations

@@ -56,11 +56,14 @@ text               32 tokens                                    77 tokens
 
 OpenCV's bilinear resize works in fixed point, so pixels can differ from vtr's by one level.
 
-Protocol for MSR-VTT numbers (``vtr.zero_shot``): 1k-A test (1000 clips, one caption each), t2v
-R@1 from the cosine similarity of the clip embedding and the caption embedding, no re-ranking or
-dual softmax; frames with ``video.strategy: stride``, ``video.n_frames: 8``. The paper's 42.4 used
-the InternVideo evaluation pipeline, whose test frames are the middles of 8 equal segments
-(``video.strategy: uniform`` here) -- a different sample, one reason reproductions land at 37.7-39.4.
+Protocol for MSR-VTT numbers (``vtr.zero_shot``, notebook 01): the 1k-A test (1000 clips, one
+caption each, ``msrvtt_recall.test_split: test_1k``), t2v R@1 from the cosine similarity of the clip
+embedding and the caption embedding, no re-ranking, no dual softmax, no prompt; fp16 autocast on
+CUDA, fp32 on CPU; frames by ``video.strategy`` / ``video.n_frames`` (``stride`` / ``8`` is the demo's
+sample). The paper's 42.4 comes from OpenGVLab's training-code evaluation, whose configs sample test
+frames as the middles of 8 equal segments (``sample_type_test: middle``, vtr's ``uniform``) --
+a different sample than the demo's, so compare like with like (not verified against the paper's
+exact evaluation files; reproductions reported at 37.7-39.4).
 """
 
 from __future__ import annotations

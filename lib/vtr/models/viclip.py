@@ -336,16 +336,16 @@ def create_viclip_encoder(
     if arch not in ARCHS:
         raise ValueError(f"unknown ViCLIP architecture {arch!r}; known: {sorted(ARCHS)}")
     cfg = ARCHS[arch]
+    path = resolve(pretrained) if pretrained else None
+    if path is not None and not path.is_file():  # before building 428M parameters
+        raise FileNotFoundError(
+            f"model.pretrained: ViCLIP weights are given by path, and {path} is not a file "
+            f"(download {CHECKPOINT_HINT}; use '' for random weights)"
+        )
     model = ViCLIP(cfg)
-    if not pretrained:
+    if path is None:
         weights = ResolvedWeights(checkpoint=None, identity="random")
     else:
-        path = resolve(pretrained)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model.pretrained: ViCLIP weights are given by path, and {path} is not a file "
-                f"(download {CHECKPOINT_HINT}; use '' for random weights)"
-            )
         load_checkpoint(model, path)
         weights = ResolvedWeights(checkpoint=str(path), identity=f"sha256:{file_sha256(path)}")
     tokenizer = SimpleTokenizer(context_length=cfg.context_length)

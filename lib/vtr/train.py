@@ -246,7 +246,8 @@ class Ranks:
 
 def init_distributed(backend: str | None = None) -> Ranks:
     """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE`` > 1,
-    ``RANK``, ``MASTER_ADDR``...), once; nccl with CUDA, gloo otherwise. Without torchrun: (0, 1)."""
+    ``RANK``, ``MASTER_ADDR``...), once; by default nccl when CUDA is there, gloo otherwise (fit()
+    picks by its device). Without torchrun: (0, 1)."""
     if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
     return Ranks(*distributed_world())
@@ -402,7 +403,7 @@ def fit(
     batches: Sequence[Any] | Any = train_batches if hasattr(train_batches, "__len__") else list(train_batches)
     if len(batches) == 0:
         raise ValueError("train_batches is empty: nothing to train on")
-    ranks = init_distributed()
+    ranks = init_distributed("nccl" if torch.device(device).type == "cuda" else "gloo")
     batches = _shard(batches, ranks, seed)
     n_batches = len(batches)
     out = Path(out_dir)

@@ -271,3 +271,19 @@ def test_selectable_in_a_profile(checkpoint) -> None:
     assert full.model.arch == "viclip-l14"
     with pytest.raises(FileNotFoundError, match="/x/ViCLIP.pth"):
         load_encoder(full, device="cpu")
+
+
+def test_open_clip_shaped_code_finds_the_text_tower() -> None:
+    from vtr.finetune import unfreeze_last_blocks
+    from vtr.models.crossmodal import text_token_features
+
+    enc = create_encoder("viclip-tiny", "", device="cpu")
+    tokens = enc.tokenizer(["a dog runs", "a red car"])
+    features = text_token_features(enc.model, tokens)
+    torch.testing.assert_close(features.pooled, enc.model.encode_text(tokens, normalize=True))
+    trainable = unfreeze_last_blocks(enc.model, 1)
+    assert "vision_encoder.transformer.resblocks.1.attn.in_proj_weight" in trainable
+    assert "text_encoder.transformer.resblocks.1.mlp.c_fc.weight" in trainable
+    assert "vision_encoder.proj" in trainable and "text_encoder.text_projection" in trainable
+    assert "vision_encoder.transformer.resblocks.0.ln_1.weight" not in trainable
+    assert sorted(enc.model.state_dict()) == sorted(official_shapes(TINY))  # no duplicate keys

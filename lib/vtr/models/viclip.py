@@ -206,6 +206,32 @@ class ViCLIP(nn.Module):
     def visual(self) -> VideoTransformer:
         return self.vision_encoder
 
+    # open_clip's CLIP keeps its text tower's parts at the top level; code written for it
+    # (vtr.models.crossmodal.text_token_features, vtr.finetune.unfreeze_last_blocks) finds them here.
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.text_encoder.token_embedding
+
+    @property
+    def positional_embedding(self) -> nn.Parameter:
+        return self.text_encoder.positional_embedding
+
+    @property
+    def transformer(self) -> Transformer:
+        return self.text_encoder.transformer
+
+    @property
+    def ln_final(self) -> nn.Module:
+        return self.text_encoder.ln_final
+
+    @property
+    def text_projection(self) -> nn.Parameter:
+        return self.text_encoder.text_projection
+
+    @property
+    def attn_mask(self) -> Tensor:
+        return self.text_encoder.attn_mask
+
     def encode_video(self, pixels: Tensor, normalize: bool = False) -> Tensor:
         """(B, T, 3, H, W) normalised pixels -> (B, D): one embedding per clip."""
         features = self.vision_encoder(pixels.transpose(1, 2))

@@ -225,7 +225,10 @@ def contrastive_loss(
         )
     all_text, offset = gather_with_grad(text)
     all_video, _ = gather_with_grad(video)
-    t2v, v2t = text @ all_video.T, video @ all_text.T
+    world = distributed_world()[1]
+    t2v = text @ all_video.T
+    # one process: the transpose, so the result is bit for bit loss(text @ video.T)
+    v2t = video @ all_text.T if world > 1 else t2v.T
     if fn is hnac:
         decay = kwargs.get("decay", 5.0)
         if decay < 0:
@@ -233,7 +236,6 @@ def contrastive_loss(
         value = _hnac_rows(t2v, v2t, offset, temperature, decay, kwargs.get("margin", 0.1))
     else:
         value = _info_nce_rows(t2v, v2t, offset, temperature)
-    world = distributed_world()[1]
     return value * (text.shape[0] * world / all_text.shape[0]) if world > 1 else value
 
 

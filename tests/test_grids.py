@@ -53,6 +53,7 @@ def _no_training(*args: Any, **kwargs: Any) -> float:
     raise AssertionError("the notebook trained an epoch although vtr train had finished the run")
 
 
+@pytest.mark.slow  # ~25 s of CPU, 80 s wall on the shared 2-core machine (two torch imports, a world)
 def test_vtr_train_under_torchrun_leaves_finished_runs_the_notebook_reuses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -173,6 +173,9 @@ def _train(args: argparse.Namespace) -> int:
     if any(not t.split("_", 1)[0].isdigit() for t in tokens):
         raise ConfigError(f"--only {','.join(tokens)}: expected notebook numbers such as 02")
     numbers = sorted({int(t.split("_", 1)[0]) for t in tokens}) if tokens else sorted(GRIDS)
+    if set(numbers) - set(GRIDS):
+        known = ", ".join(f"{n:02d}" for n in sorted(GRIDS))
+        raise ConfigError(f"--only {','.join(tokens)}: only notebooks {known} train a fine-tuning grid")
     if args.nproc > 1 and "LOCAL_RANK" not in os.environ:  # LOCAL_RANK: already one of torchrun's processes
         argv = train_argv(args.profile, args.overrides, numbers, progress=not args.no_progress)
         return subprocess.run(torchrun_command(argv, args.nproc)).returncode

@@ -40,11 +40,13 @@ under DDP resumes in one process and vice versa; only a resume with the same num
 repeats the uninterrupted run exactly (the batches per step and the schedule's length differ).
 
 The full profile on a machine with several GPUs: the notebooks run in one Jupyter kernel each, so
-they train on one GPU. To use all of them, run the same training under torchrun first (a script
-that calls the notebook's ``run_grid`` / ``fit`` with the same profile and ``out_dir``), then
-``vtr reports --profile full``: fit() finds the finished ``last.pt`` of every run and does not
-train again. Losses computed from a scorer's own similarity matrix (``vtr.finetune``) see only
-their rank's batch as negatives; :func:`vtr.losses.contrastive_loss` sees the global batch.
+they train on one GPU. ``vtr train --profile full --nproc N`` (:mod:`vtr.grids`) trains notebooks
+02 and 03's grids under torchrun with the notebooks' run keys, and ``python run_all.py --profile
+full`` (``--gpus auto``, the default) runs it first whenever the profile trains on CUDA and torch
+sees several GPUs; the notebooks then find each run's finished ``last.pt`` and do not train again.
+In ``vtr.finetune`` the dual scorer's loss goes through :func:`vtr.losses.contrastive_loss` (the
+global batch's negatives); the pair scorers (cross-attention, fusion) score their rank's pairs only.
+Notebook 05's heads are not in ``vtr train``: they train on frozen features in seconds.
 """
 
 from __future__ import annotations

@@ -121,3 +121,30 @@ def test_contrastive_loss_on_one_process_is_the_matrix_loss() -> None:
     )
     with pytest.raises(ValueError, match="equal shapes"):
         contrastive_loss(text, video[:3])
+
+
+def test_batches_drawn_per_epoch_are_split_afresh_every_epoch() -> None:
+    from vtr.train import Ranks, _seed_epoch, _shard
+
+    class Drawn:  # as vtr.msrvtt_recall.PairBatches: each epoch's batches come from a generator
+        def __init__(self) -> None:
+            self.generator = torch.Generator()
+
+        def __len__(self) -> int:
+            return 5
+
+        def __iter__(self):
+            return iter(torch.randperm(10, generator=self.generator).view(5, 2))
+
+    source = Drawn()
+
+    def epoch_batches(rank: int, world: int, epoch: int) -> list[list[int]]:
+        share = _shard(source, Ranks(rank, world), seed=7)
+        _seed_epoch(7, epoch, share, rank)
+        return [batch.tolist() for batch in share]
+
+    single = epoch_batches(0, 1, 1)
+    first, second = epoch_batches(0, 2, 1), epoch_batches(1, 2, 1)
+    # the ranks split the very batches one process draws (3 steps each: 5 batches, wrapped around)
+    assert first == single[0::2] and second == [*single[1::2], single[0]]
+    assert epoch_batches(0, 2, 2) == epoch_batches(0, 1, 2)[0::2] != first  # a fresh draw each epoch

@@ -28,8 +28,9 @@ Several GPUs (DDP). The same ``fit`` runs under ``torchrun``; nothing changes in
 
 Each process joins the process group torchrun describes (nccl on CUDA, gloo on CPU), trains on
 ``cuda:LOCAL_RANK``, and sees its own share of the data: a DataLoader is rebuilt with a
-``DistributedSampler`` (shuffled as the original was, reshuffled per epoch from ``seed``), a list of
-batches is dealt out round-robin (padded by wrapping around, as ``DistributedSampler`` pads).
+``DistributedSampler`` (shuffled as the original was, reshuffled per epoch from ``seed``), other
+batches are dealt out round-robin each epoch (padded by wrapping around, as ``DistributedSampler``
+pads; batches drawn from a ``generator`` are drawn alike on every rank, so the ranks split one draw).
 ``train.batch_size`` is per process, so the global batch is N times larger. Gradients are averaged
 by ``DistributedDataParallel``; contrastive losses see the whole global batch through
 :func:`vtr.losses.contrastive_loss`, which gathers features across ranks with gradients. Only rank
@@ -57,7 +58,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,14 +177,17 @@ def to_device(batch: Any, device: torch.device) -> Any:
 def _seed_epoch(seed: int, epoch: int, batches: Any, rank: int = 0) -> None:
     """Make an epoch's randomness a function of (seed, epoch) only, so that resuming is exact.
 
-    Under DDP each rank draws its own dropout masks (rank 0 exactly as a single process would)."""
-    epoch_seed = (seed * 1_000_003 + epoch + rank * 0x9E3779B97F4A7C15) % 2**63
+    Under DDP each rank draws its own dropout masks (rank 0 exactly as a single process would), while
+    the batches' ``generator`` gets the same seed on every rank, so all ranks draw the same batches and
+    each keeps its share (:class:`_RankShare`)."""
+    data_seed = (seed * 1_000_003 + epoch) % 2**63
+    epoch_seed = (data_seed + rank * 0x9E3779B97F4A7C15) % 2**63
     random.seed(epoch_seed)
     np.random.seed(epoch_seed % 2**32)
     torch.manual_seed(epoch_seed)
     generator = getattr(batches, "generator", None)
     if isinstance(generator, torch.Generator):
-        generator.manual_seed(epoch_seed)
+        generator.manual_seed(data_seed)
     sampler = getattr(batches, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
@@ -288,16 +292,35 @@ def _distributed_loader(loader: DataLoader, ranks: Ranks, seed: int) -> DataLoad
     )  # fmt: skip
 
 
+class _RankShare:
+    """Every ``world``-th batch of ``batches``, from this rank's index on, padded by wrapping around so
+    that every rank takes the same number of steps (or they deadlock). ``batches`` is iterated afresh
+    each epoch, so batches drawn per epoch from a ``generator`` (vtr.msrvtt_recall.PairBatches) stay
+    fresh: :func:`_seed_epoch` seeds that generator alike on every rank, so the ranks split one draw."""
+
+    def __init__(self, batches: Sequence[Any], ranks: Ranks) -> None:
+        self.batches, self.ranks = batches, ranks
+
+    @property
+    def generator(self) -> Any:
+        return getattr(self.batches, "generator", None)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.batches) / self.ranks.world)
+
+    def __iter__(self) -> Iterator[Any]:
+        items = list(self.batches)
+        padded = (items * self.ranks.world)[: math.ceil(len(items) / self.ranks.world) * self.ranks.world]
+        return iter(padded[self.ranks.rank :: self.ranks.world])
+
+
 def _shard(batches: Sequence[Any] | DataLoader, ranks: Ranks, seed: int) -> Sequence[Any] | DataLoader:
     """This rank's share of the training batches (all of them on a single process)."""
     if not ranks.distributed:
         return batches
     if isinstance(batches, DataLoader):
         return _distributed_loader(batches, ranks, seed)
-    items = list(batches)
-    per_rank = math.ceil(len(items) / ranks.world)
-    padded = (items * ranks.world)[: per_rank * ranks.world]  # equal step counts, or the ranks deadlock
-    return padded[ranks.rank :: ranks.world]
+    return _RankShare(batches, ranks)
 
 
 class _LossModule(nn.Module):

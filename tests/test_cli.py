@@ -131,3 +131,49 @@ def test_download_internvid_end_to_end(
     # The rerun resumes: nothing new to fetch.
     assert main(argv) == 0
     assert "done 1 (0 new)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- vtr train
+
+
+def test_train_relaunches_itself_under_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vtr.cli as cli
+
+    launched: list[list[str]] = []
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(
+        cli.subprocess,
+        "run",
+        lambda command: launched.append(command) or subprocess.CompletedProcess(command, 0),
+    )
+    assert main(["train", "--nproc", "3", "--set", "seed=2", "--only", "2", "--no-progress"]) == 0
+    (command,) = launched
+    assert command[:6] == [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "3",
+    ]
+    assert command[6:] == ["-m", "vtr.cli", "train", "--profile", "sample", "--set", "seed=2", "--only", "02",
+                           "--no-progress"]  # fmt: skip
+    # each process parses the same profile and trains in place (no --nproc: it would match torchrun's)
+    inner = build_parser().parse_args(command[8:])
+    assert (inner.nproc, inner.overrides, inner.only) == (1, ["seed=2"], ["02"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nproc", "0"], "--nproc must be >= 1"),
+        (["--only", "05"], "only notebooks 02, 03 train"),
+        (["--only", "x"], "expected notebook numbers"),
+        (["--set", "train.epochz=2"], "train.epochz"),
+    ],
+)
+def test_train_rejects_bad_arguments_before_starting(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["train", *args]) == 2
+    assert message in capsys.readouterr().err

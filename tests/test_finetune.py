@@ -110,6 +110,45 @@ def test_train_one_is_deterministic_and_resumes(cfg, tmp_path: Path) -> None:
     assert metrics["t2v_R@1_lo"] <= metrics["t2v_R@1"] <= metrics["t2v_R@1_hi"]
 
 
+@pytest.mark.parametrize("loss", ["infonce", "hnac"])
+def test_dual_loss_through_contrastive_loss_equals_the_matrix_loss_on_one_process(
+    cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loss: str
+) -> None:
+    torch.manual_seed(0)
+    scorer = create_scorer("dual", D, temporal_kwargs={"layers": 1, "dropout": 0.0})
+    torch.nn.init.normal_(scorer.text_adapter.weight, std=0.3)
+    split = _split(8)
+    text, video = split.text.index(torch.arange(0, 16, 2)), split.video
+    # H-NAC settings other than contrastive_loss's defaults, so that dropping them would show
+    cfg = dataclasses.replace(
+        cfg, finetune=dataclasses.replace(cfg.finetune, hnac_decay=3.0, hnac_margin=0.2)
+    )
+    ft = cfg.finetune
+
+    def loss_and_grads(value: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        scorer.zero_grad()
+        value.backward()
+        return value.detach(), [p.grad.clone() for p in scorer.parameters() if p.grad is not None]
+
+    # the scores the loss saw before (the scorer's matrix) and the embeddings it sees now
+    before = loss_and_grads(FT.loss_function(ft, loss)(FT.training_scores(scorer, text, video, 2)))
+    after = loss_and_grads(
+        FT.embedding_loss_function(ft, loss)(scorer.embed_text(text), scorer.embed_video(video))
+    )
+    assert torch.equal(before[0], after[0]) and len(after[1]) == len(before[1]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(after[1], before[1], strict=True))
+
+    # the whole training path: train_one ends with the very weights the matrix loss gave
+    spec = FT.RunSpec("dual", loss, "uniform", 0)
+    now, _ = FT.train_one(cfg, spec, _split(16), None, out_dir=tmp_path / "now")
+    monkeypatch.setattr(
+        FT, "embedding_loss_function", lambda ft, name: lambda t, v: FT.loss_function(ft, name)(t @ v.T)
+    )
+    old, _ = FT.train_one(cfg, spec, _split(16), None, out_dir=tmp_path / "old")
+    for (name, a), b in zip(now.state_dict().items(), old.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_grid_summaries_and_differences(cfg, tmp_path: Path) -> None:
     train, test = _split(16), _split(8, seed=2, name="test")
     specs = [FT.RunSpec("dual", loss, "uniform", s) for loss in ("infonce", "hnac") for s in (0, 1)]

@@ -379,3 +379,85 @@ def test_cell_timeout_is_a_reported_failure(tmp_path: Path) -> None:
     # Cells: tagged parameters, injected parameters, import, sleep: the sleep (index 3) timed out.
     assert (error["cell_index"], error["source"]) == (3, "time.sleep(60)")
     assert (reports / "01_slow.html").is_file()
+
+
+# ---------------------------------------------------------------------------------------------- several GPUs
+
+
+def test_gpus_auto_uses_every_gpu_when_the_profile_trains_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    full, sample = runner.load_profile("full"), runner.load_profile("sample")  # devices: auto, cpu
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert runner.training_processes(full, "auto") == 4
+    assert runner.training_processes(sample, "auto") == 1  # a CPU profile never launches torchrun
+    assert runner.training_processes(full, "1") == 1 and runner.training_processes(sample, "2") == 2
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert runner.training_processes(full, "auto") == 1
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(runner.UsageError, match="--gpus"):
+            runner.training_processes(full, bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "returncode", "trains", "code", "ran"),
+    [
+        (["--only", "02,03"], 0, True, 0, ["02_b", "03_c"]),
+        ([], 3, True, 1, ["01_a", "02_b", "03_c"]),  # the step failed: the notebooks run, exit 1 says so
+        (["--only", "01"], 0, False, 0, ["01_a"]),  # no grid among the selected notebooks
+        (["--gpus", "1"], 0, False, 0, ["01_a", "02_b", "03_c"]),
+    ],
+)
+def test_the_runner_trains_the_grids_under_torchrun_before_the_notebooks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    returncode: int,
+    trains: bool,
+    code: int,
+    ran: list[str],
+) -> None:
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from vtr.cli import build_parser
+
+    for stem in ("01_a", "02_b", "03_c"):
+        make_notebook(tmp_path / "notebooks" / f"{stem}.ipynb", AFTER)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(runner, "_environment_info", lambda profile: {})
+    events: list[tuple[str, Any]] = []
+
+    def fake_run(command: list[str], **kwargs: Any) -> SimpleNamespace:
+        events.append(("train", command))
+        return SimpleNamespace(returncode=returncode)
+
+    def fake_notebook(notebook: runner.Notebook, *rest: Any) -> dict[str, Any]:
+        events.append(("notebook", notebook.stem))
+        return runner._row(notebook, status=runner.STATUS_OK, this_run=True)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(runner, "_run_one", fake_notebook)
+    reports = tmp_path / "reports"
+    dirs = ["--notebooks", str(tmp_path / "notebooks"), "--reports", str(reports)]
+    got, _, err = run_main("--profile", "full", *dirs, "--set", "seed=3", "--set", "video.n_frames=4", *args)
+    assert got == code, err
+    notebooks = [e[1] for e in events if e[0] == "notebook"]
+    assert notebooks == ran
+    if not trains:
+        assert [e for e in events if e[0] == "train"] == [] and "distributed_training" not in load_run(
+            reports
+        )
+        return
+    assert events[0][0] == "train"  # before the first notebook
+    command = events[0][1]
+    assert command[:4] == [sys.executable, "-m", "vtr.cli", "train"]
+    parsed = build_parser().parse_args(command[3:])  # what vtr train will see
+    assert (parsed.profile, parsed.overrides, parsed.only, parsed.nproc) == (
+        "full",
+        ["seed=3", "video.n_frames=4"],
+        ["02", "03"],
+        4,
+    )
+    assert load_run(reports)["distributed_training"]["returncode"] == returncode

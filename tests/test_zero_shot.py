@@ -134,3 +134,52 @@ def test_msrvtt_second_test_set_only_when_configured(tmp_path: Path, shared_data
     )
     test_1k = msrvtt_test_clips(real)
     assert test_1k is not None and len(test_1k) == 1000
+
+
+def test_viclip_with_random_weights_runs_notebook_01s_zero_shot_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small ViCLIP (same architecture, tiny widths) through load_encoder, zero_shot_run and the sweep."""
+    import torch
+
+    from vtr.models import viclip
+    from vtr.models.encoders import load_encoder
+
+    monkeypatch.setitem(
+        viclip.ARCHS,
+        "viclip-tiny",
+        viclip.ViCLIPConfig(
+            patch_size=4, vision_width=32, vision_layers=2, vision_heads=2, embed_dim=16,
+            text_width=16, text_layers=1, text_heads=2, image_size=16,
+        ),
+    )  # fmt: skip
+    rng = np.random.default_rng(1)
+    records = []
+    for i in range(4):  # non-square frames: ViCLIP sees them whole, squashed
+        video.write_video(
+            tmp_path / f"v{i}.mp4", rng.integers(0, 255, (17, 24, 40, 3), dtype=np.uint8), fps=5
+        )
+        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"], category="c"))
+    clips = ClipSet("toy", "test", records, tmp_path)
+    torch.manual_seed(0)
+    cfg = load_profile("sample", overrides={"model.arch": "viclip-tiny", "model.pretrained": ""})
+    encoder = load_encoder(cfg, device="cpu")
+
+    run = zero_shot_run(
+        encoder, clips, 8, "stride", 64, cache_dir=tmp_path / "cache", n_boot=20, progress=False
+    )
+    assert run.embedded.frames.shape == (4, 1, 16)  # one row per video: its clip embedding
+    reference = np.stack(  # every 17 // 8 = 2nd frame from the first, native size, one joint pass
+        [encoder.encode_video(video.sample_frames(tmp_path / r.video, 8, "stride", None)) for r in records]
+    )
+    np.testing.assert_allclose(run.embedded.embeddings, reference, atol=1e-5)
+    np.testing.assert_allclose(run.sim, encoder.encode_text(run.captions) @ reference.T, atol=1e-5)
+    assert {"t2v_R@1", "v2t_R@1"} <= set(run.metrics) and len(run.outcomes()) == 4
+    again = zero_shot_run(
+        encoder, clips, 8, "stride", 64, cache_dir=tmp_path / "cache", n_boot=20, progress=False
+    )
+    assert again.embedded.cache_hits == 4
+    np.testing.assert_allclose(again.sim, run.sim, atol=1e-6)
+
+    table = zero_shot_sweep(encoder, clips, ["stride", "uniform"], [4, 8, 12], n_boot=20, progress=False)
+    assert len(table) == 6 and (table["n_errors"] == 0).all()

@@ -2,6 +2,7 @@
 
     vtr download internvid --profile full --count 200 --workers 8
     vtr download internvid --metadata internvid_rows.jsonl --out data/internvid --retry-failed
+    vtr train --profile full --nproc 4      # notebooks 02-03's grids on 4 GPUs (torchrun, DDP)
 
 Each command registers itself in :data:`COMMANDS` (a function that adds its sub-parser and sets
 ``handler``); a handler takes the parsed arguments and returns the exit status. Options default
@@ -11,6 +12,8 @@ to the profile (``--profile``, ``--set section.key=value``); flags given explici
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -107,10 +110,89 @@ def _download_internvid(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# vtr train
+# --------------------------------------------------------------------------------------------
+
+
+def _add_train(commands: Subparsers) -> None:
+    train = commands.add_parser(
+        "train",
+        parents=[_profile_options()],
+        help="train the notebooks' fine-tuning grids, on several GPUs with --nproc",
+        description=(
+            "Train the fine-tuning grids of notebooks 02 and 03 exactly as the notebooks would (same runs "
+            "folders and run keys, see vtr.grids), so the notebooks afterwards reload the finished runs "
+            "instead of training. With --nproc N > 1 the command re-runs itself under torchrun "
+            "(python -m torch.distributed.run --standalone --nproc_per_node N): one process per GPU, DDP."
+        ),
+    )
+    opt = train.add_argument
+    opt(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes (GPUs) to train with; > 1 launches torchrun (default 1)",
+    )
+    opt(
+        "--only",
+        action="append",
+        metavar="NN[,NN]",
+        help="only these notebooks' grids, e.g. 02 (default: all)",
+    )
+    opt("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_train)
+
+
+def torchrun_command(argv: Sequence[str], nproc: int) -> list[str]:
+    """``vtr <argv>`` as torchrun runs it with ``nproc`` processes on this machine; ``argv`` must not
+    hold ``--nproc`` again (each process would launch its own torchrun)."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+        "-m", "vtr.cli", *argv,
+    ]  # fmt: skip
+
+
+def train_argv(
+    profile: str, sets: Sequence[str], only: Sequence[int], *, nproc: int = 1, progress: bool = True
+) -> list[str]:
+    """``vtr train`` arguments: a profile, ``--set`` texts (``key=value``) and notebook numbers. Without
+    ``--nproc`` when it is 1: torchrun's own parser would take ``--nproc`` for its ``--nproc-per-node``."""
+    argv = ["train", "--profile", profile, *(arg for text in sets for arg in ("--set", text))]
+    argv += [arg for number in only for arg in ("--only", f"{number:02d}")]
+    argv += [] if progress else ["--no-progress"]
+    return argv + (["--nproc", str(nproc)] if nproc != 1 else [])
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vtr.grids import GRIDS
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    cfg = _load(args, {})  # a bad profile fails here, before any process starts
+    tokens = [t.strip() for item in args.only or [] for t in item.split(",") if t.strip()]
+    if any(not t.split("_", 1)[0].isdigit() for t in tokens):
+        raise ConfigError(f"--only {','.join(tokens)}: expected notebook numbers such as 02")
+    numbers = sorted({int(t.split("_", 1)[0]) for t in tokens}) if tokens else sorted(GRIDS)
+    if set(numbers) - set(GRIDS):
+        known = ", ".join(f"{n:02d}" for n in sorted(GRIDS))
+        raise ConfigError(f"--only {','.join(tokens)}: only notebooks {known} train a fine-tuning grid")
+    if args.nproc > 1 and "LOCAL_RANK" not in os.environ:  # LOCAL_RANK: already one of torchrun's processes
+        argv = train_argv(args.profile, args.overrides, numbers, progress=not args.no_progress)
+        return subprocess.run(torchrun_command(argv, args.nproc)).returncode
+    from vtr.grids import train_grids
+
+    results = train_grids(cfg, numbers, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        for number, grid in results.items():
+            print(f"notebook {number:02d}: {len(grid.table)} runs finished")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_download]
+COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,9 +97,10 @@ class InternVidConfig:
 class ModelConfig:
     """The CLIP-style encoder (``vtr.models.encoders``)."""
 
-    arch: str = "vtr-tiny"  # any open_clip architecture name, or vtr's registered ones
+    arch: str = "vtr-tiny"  # any open_clip architecture name, or vtr's registered ones (viclip-l14, viclip-b16)
     # an open_clip tag (e.g. "openai"), a local checkpoint path, "" for random weights, or "vtr-tiny"
-    # for vtr's self-pretrained checkpoint (built on demand from the sample world, see ``tiny``)
+    # for vtr's self-pretrained checkpoint (built on demand from the sample world, see ``tiny``).
+    # ViCLIP takes a path to the official checkpoint (ViClip-InternVid-10M-FLT.pth) or "".
     pretrained: str = "vtr-tiny"
     batch_size: int = 64  # frames or captions per forward pass
 

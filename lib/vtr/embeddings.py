@@ -4,6 +4,7 @@
                        cache_dir=default_cache_dir(cfg))
     emb.ids, emb.embeddings          # the videos that decoded: (M,) ids and (M, D) video embeddings
     emb.frames                       # (M, T, D) per-frame embeddings (temporal heads train on these)
+                                     # (M, 1, D) for a video encoder (ViCLIP): its clip embedding
     emb.errors                       # {record id: "path: reason"} for videos that could not be read
     texts = embed_texts(encoder, captions, cache_dir=default_cache_dir(cfg))    # (N, D)
 
@@ -230,12 +231,13 @@ def embed_videos(
 
     Relative ``record.video`` paths are resolved against ``base_dir`` and ``record.start`` /
     ``record.end`` restrict sampling to that window. ``size=None`` decodes at the encoder's input
-    size. ``cache_dir`` (None: no cache) holds frame embeddings keyed as described in the module
+    size; a video encoder that squashes whole frames (ViCLIP) decodes at native size whatever
+    ``size`` says (:meth:`~vtr.models.encoders.Encoder.decode_size`). ``cache_dir`` (None: no cache) holds frame embeddings keyed as described in the module
     docstring. ``workers`` decoding threads run ahead of the encoder (0 decodes in the calling
     thread, one video after another). A video that cannot be decoded is recorded in ``errors``
     and never stops the batch.
     """
-    size = size or encoder.image_size[0]
+    size = encoder.decode_size(size)
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
         raise ValueError("record ids must be unique")
@@ -296,11 +298,8 @@ def embed_videos(
         nonlocal batch, batch_frames
         if not batch:
             return
-        embedded = encoder.encode_frames(np.concatenate([frames for _, frames in batch]))
-        offset = 0
-        for job, frames in batch:
-            part = embedded[offset : offset + len(frames)]
-            offset += len(frames)
+        rows = encoder.encode_video_rows([frames for _, frames in batch])
+        for (job, _), part in zip(batch, rows, strict=True):
             results[job.record.id] = part
             if index is not None and job.key is not None:
                 with atomic_path(index.npy(job.key)) as tmp, tmp.open("wb") as fh:
@@ -331,7 +330,11 @@ def embed_videos(
 
     done = [i for i in ids if i in results]
     dim = encoder.output_dim
-    frames = np.stack([results[i] for i in done]) if done else np.zeros((0, n_frames, dim), dtype=np.float32)
+    frames = (
+        np.stack([results[i] for i in done])
+        if done
+        else np.zeros((0, encoder.rows_per_video(n_frames), dim), dtype=np.float32)
+    )
     return VideoEmbeddings(
         ids=done,
         frames=frames.astype(np.float32, copy=False),

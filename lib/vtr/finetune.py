@@ -46,7 +46,7 @@ from vtr import metrics as M
 from vtr.data.sources import load_clips
 from vtr.embeddings import default_cache_dir, embed_videos
 from vtr.evaluation import first_caption_index
-from vtr.losses import get_loss
+from vtr.losses import contrastive_loss, get_loss
 from vtr.models.crossmodal import (
     DualEncoderScorer,
     TextFeatures,
@@ -409,6 +409,14 @@ def loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor], Tensor]:
     return lambda sim: fn(sim, ft.temperature)
 
 
+def embedding_loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor, Tensor], Tensor]:
+    """The loss ``name`` of paired (B, D) caption and video embeddings through
+    :func:`vtr.losses.contrastive_loss`: on one process exactly ``loss_function(ft, name)(text @ video.T)``;
+    under torchrun every caption's negatives are the videos of all ranks' batches (and vice versa)."""
+    extra = {"decay": ft.hnac_decay, "margin": ft.hnac_margin} if get_loss(name).__name__ == "hnac" else {}
+    return lambda text, video: contrastive_loss(text, video, name, ft.temperature, **extra)
+
+
 class _CaptionSampler:
     """Collate: a batch of video indices -> (videos, one random caption of each) as tensors."""
 
@@ -433,11 +441,19 @@ def train_one(
     epochs: int | None = None,
     progress: bool = False,
 ) -> tuple[FinetuneModel, TrainResult]:
-    """Train one configuration with :func:`vtr.train.fit` (validation t2v R@1 on ``val`` when given)."""
+    """Train one configuration with :func:`vtr.train.fit` (validation t2v R@1 on ``val`` when given).
+
+    Under torchrun (DDP, :mod:`vtr.train`) the dual scorer's loss goes through
+    :func:`vtr.losses.contrastive_loss`, which gathers every rank's embeddings, so the negatives are the
+    global batch, as on one process with the concatenated batch. The pair scorers (``crossattn``,
+    ``fusion``) score (text, video) pairs jointly and are not gathered: each rank's loss sees its own
+    batch's pairs only, so their negatives are local (``train.batch_size`` per process).
+    """
     torch.manual_seed(spec.seed)  # the scorer's initial weights depend on the seed only
     dim = train.text.pooled.shape[1] if train.text is not None else encoder.output_dim
     model = build_model(cfg, spec.scorer, dim, encoder)
     loss_fn = loss_function(cfg.finetune, spec.loss)
+    embedding_loss = embedding_loss_function(cfg.finetune, spec.loss)
     hard = cfg.finetune.hard_negatives
     n = len(train.ids)
     batch_size = min(cfg.train.batch_size, n)
@@ -450,7 +466,9 @@ def train_one(
     def batch_loss(m: FinetuneModel, batch: tuple[Tensor, Tensor]) -> Tensor:
         vid, cap = batch
         text, video = m.features(train, vid, cap)
-        return loss_fn(training_scores(m.scorer, text, video, hard))
+        if m.scorer.is_pair_scorer:  # every pair scored jointly: this rank's batch only
+            return loss_fn(training_scores(m.scorer, text, video, hard))
+        return embedding_loss(m.scorer.embed_text(text), m.scorer.embed_video(video))
 
     def validate(m: FinetuneModel) -> dict[str, float]:
         scores = score_retrieval(m, val, cfg.finetune.rerank_k)

@@ -9,6 +9,12 @@ video→text loss (each column a softmax over captions).
     loss = info_nce(sim, temperature=0.07)
     loss = hnac(sim, temperature=0.07, decay=5.0, margin=0.1)
 
+With paired embeddings instead of a matrix, :func:`contrastive_loss` computes the same losses and,
+under ``torch.distributed`` (e.g. ``torchrun``, see :mod:`vtr.train`), gathers every rank's
+features with gradients so each rank's captions compete against the whole global batch:
+
+    loss = contrastive_loss(text_emb, video_emb, "hnac", temperature=0.07)
+
 The temperature may be a float or a tensor, so it can be learned: :class:`LearnableTemperature`
 holds ``log(1 / T)`` like CLIP's ``logit_scale`` and clamps ``1 / T`` at 100.
 
@@ -20,8 +26,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -46,12 +54,37 @@ def _inverse_temperature(temperature: float | Tensor, like: Tensor) -> Tensor:
     return 1.0 / t.reshape(())
 
 
-def _symmetric_cross_entropy(logits: Tensor, logits_v2t: Tensor | None = None) -> Tensor:
-    """Mean of the row-wise (t2v) and column-wise (v2t) cross-entropies with diagonal targets."""
-    targets = torch.arange(logits.shape[0], device=logits.device)
-    t2v = F.cross_entropy(logits, targets)
-    v2t = F.cross_entropy((logits if logits_v2t is None else logits_v2t).T, targets)
-    return (t2v + v2t) / 2
+def _cross_entropies(t2v: Tensor, v2t: Tensor, offset: int = 0) -> Tensor:
+    """Mean of the t2v and v2t cross-entropies: row i of ``t2v`` is caption i against every video,
+    row i of ``v2t`` is video i against every caption, and the positive of row i is column ``offset + i``
+    (0 on one process; this rank's first row in the gathered batch under torch.distributed)."""
+    targets = torch.arange(t2v.shape[0], device=t2v.device) + offset
+    return (F.cross_entropy(t2v, targets) + F.cross_entropy(v2t, targets)) / 2
+
+
+def _decay_log_weights(sim: Tensor, decay: float, margin: float, offset: int = 0) -> Tensor:
+    """H-NAC's ``-decay * relu(s_ij - s_i,pos + margin)`` for each row of queries, 0 at the positive."""
+    rows = torch.arange(sim.shape[0], device=sim.device)
+    positive = sim[rows, rows + offset]
+    negative = torch.ones_like(sim, dtype=torch.bool)
+    negative[rows, rows + offset] = False
+    return -decay * F.relu(sim - positive[:, None] + margin) * negative
+
+
+def _info_nce_rows(t2v: Tensor, v2t: Tensor, offset: int, temperature: float | Tensor) -> Tensor:
+    inverse = _inverse_temperature(temperature, t2v)
+    return _cross_entropies(t2v * inverse, v2t * inverse, offset)
+
+
+def _hnac_rows(
+    t2v: Tensor, v2t: Tensor, offset: int, temperature: float | Tensor, decay: float, margin: float
+) -> Tensor:
+    inverse = _inverse_temperature(temperature, t2v)
+    return _cross_entropies(
+        t2v * inverse + _decay_log_weights(t2v, decay, margin, offset),
+        v2t * inverse + _decay_log_weights(v2t, decay, margin, offset),
+        offset,
+    )
 
 
 def info_nce(sim: Tensor, temperature: float | Tensor = 0.07) -> Tensor:
@@ -61,7 +94,7 @@ def info_nce(sim: Tensor, temperature: float | Tensor = 0.07) -> Tensor:
     ``temperature`` may be a tensor with ``requires_grad`` (a learnable temperature).
     """
     _check_square(sim)
-    return _symmetric_cross_entropy(sim * _inverse_temperature(temperature, sim))
+    return _info_nce_rows(sim, sim.T, 0, temperature)
 
 
 def hnac_log_weights(sim: Tensor, decay: float, margin: float) -> tuple[Tensor, Tensor]:
@@ -70,11 +103,7 @@ def hnac_log_weights(sim: Tensor, decay: float, margin: float) -> tuple[Tensor, 
     t2v: ``log w_ij = -decay * relu(s_ij - s_ii + margin)`` (caption i, negative video j);
     v2t: ``log w_ij = -decay * relu(s_ij - s_jj + margin)`` (video j, negative caption i).
     """
-    positive = torch.diagonal(sim)
-    off_diagonal = ~torch.eye(sim.shape[0], dtype=torch.bool, device=sim.device)
-    t2v = -decay * F.relu(sim - positive[:, None] + margin) * off_diagonal
-    v2t = -decay * F.relu(sim - positive[None, :] + margin) * off_diagonal
-    return t2v, v2t
+    return _decay_log_weights(sim, decay, margin), _decay_log_weights(sim.T, decay, margin).T
 
 
 def hnac(
@@ -111,9 +140,7 @@ def hnac(
     _check_square(sim)
     if decay < 0:
         raise ValueError(f"decay must be >= 0, got {decay}")
-    logits = sim * _inverse_temperature(temperature, sim)
-    log_w_t2v, log_w_v2t = hnac_log_weights(sim, decay, margin)
-    return _symmetric_cross_entropy(logits + log_w_t2v, logits + log_w_v2t)
+    return _hnac_rows(sim, sim.T, 0, temperature, decay, margin)
 
 
 LossFn = Callable[..., Tensor]
@@ -126,6 +153,90 @@ def get_loss(name: str) -> LossFn:
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)}")
     return LOSSES[key]
+
+
+# ------------------------------------------------------------------------------- across processes
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All ranks' rows concatenated in rank order (``counts`` rows each); the backward pass sums every
+    rank's gradient of the gathered tensor and hands each rank the rows it contributed."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, counts: list[int], rank: int) -> Tensor:  # type: ignore[override]
+        padded = x.new_zeros((max(counts), *x.shape[1:]))  # all_gather needs equal shapes
+        padded[: x.shape[0]] = x
+        parts = [torch.empty_like(padded) for _ in counts]
+        dist.all_gather(parts, padded)
+        ctx.start, ctx.stop = sum(counts[:rank]), sum(counts[: rank + 1])
+        return torch.cat([part[:n] for part, n in zip(parts, counts, strict=True)])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.start : ctx.stop], None, None
+
+
+def distributed_world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed process group; (0, 1) when there is none."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(x: Tensor) -> tuple[Tensor, int]:
+    """Every rank's rows of ``x`` concatenated in rank order, differentiable, and the index of this
+    rank's first row in it; ``(x, 0)`` on a single process. As open_clip's ``gather_with_grad``:
+    gradients flow back to the rank that computed each row. Ranks may hold different numbers of rows."""
+    rank, world = distributed_world()
+    if world == 1:
+        return x, 0
+    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([x.shape[0]], dtype=torch.long, device=x.device))
+    counts = [int(n) for n in sizes]
+    return _GatherWithGrad.apply(x.contiguous(), counts, rank), sum(counts[:rank])
+
+
+def contrastive_loss(
+    text: Tensor,
+    video: Tensor,
+    loss: str | LossFn = "infonce",
+    temperature: float | Tensor = 0.07,
+    **kwargs: float,
+) -> Tensor:
+    """:func:`info_nce` or :func:`hnac` of paired (B, D) embeddings: row i of ``text`` describes row i
+    of ``video`` and similarities are their dot products (pass L2-normalised embeddings).
+
+    On one process this is ``loss(text @ video.T)``. Under torch.distributed each rank gathers all
+    ranks' features with gradients and scores its own captions against every video and its own
+    videos against every caption (open_clip's ``gather_with_grad=True, local_loss=True``); the result
+    is scaled by ``B_rank * world / B_total`` so that the mean over ranks (what DDP's gradient
+    averaging optimises) is exactly the loss of the concatenated batch, and its gradient that batch's
+    gradient. ``kwargs`` go to H-NAC (``decay``, ``margin``).
+    """
+    fn = get_loss(loss) if isinstance(loss, str) else loss
+    if fn not in (info_nce, hnac):
+        raise ValueError(f"contrastive_loss computes info_nce or hnac, not {getattr(fn, '__name__', fn)!r}")
+    if text.ndim != 2 or text.shape != video.shape or text.shape[0] == 0:
+        raise ValueError(
+            f"text and video must be non-empty (B, D) with equal shapes, got {tuple(text.shape)} "
+            f"and {tuple(video.shape)}"
+        )
+    all_text, offset = gather_with_grad(text)
+    all_video, _ = gather_with_grad(video)
+    world = distributed_world()[1]
+    t2v = text @ all_video.T
+    # one process: the transpose, so the result is bit for bit loss(text @ video.T)
+    v2t = video @ all_text.T if world > 1 else t2v.T
+    if fn is hnac:
+        decay = kwargs.get("decay", 5.0)
+        if decay < 0:
+            raise ValueError(f"decay must be >= 0, got {decay}")
+        value = _hnac_rows(t2v, v2t, offset, temperature, decay, kwargs.get("margin", 0.1))
+    else:
+        value = _info_nce_rows(t2v, v2t, offset, temperature)
+    return value * (text.shape[0] * world / all_text.shape[0]) if world > 1 else value
 
 
 class LearnableTemperature(nn.Module):

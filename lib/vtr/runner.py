@@ -12,6 +12,13 @@
    still leaves a complete index and ``--resume`` knows what finished.
 
 A failing notebook does not stop the run; the process exits 1 at the end and lists the failures.
+
+Several GPUs (``--gpus``, default ``auto``): the notebooks train on one device each, so when the
+profile trains on CUDA and torch sees more than one GPU (or ``--gpus N`` with N > 1) the runner first
+runs ``vtr train --nproc N`` (:mod:`vtr.grids`: the fine-tuning grids of the selected notebooks 02 and
+03 under torchrun, DDP) and then the notebooks, which reload those finished runs instead of training.
+If that step fails the notebooks still run (training what is missing on one device) and the exit
+status is 1. ``--gpus 1`` turns the step off.
 A profile or override that does not validate stops everything before the first kernel starts (exit 2).
 """
 
@@ -25,6 +32,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -83,6 +91,7 @@ class RunOptions:
     reports_dir: Path | None = None
     kernel: str = "python3"
     progress: bool = True
+    gpus: str = "auto"  # processes for the fine-tuning grids: "auto" or a number (module docstring)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -173,6 +182,64 @@ def is_up_to_date(
         return False
     produced = min(executed.stat().st_mtime, html_page.stat().st_mtime)
     return produced > newest_mtime(inputs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training the fine-tuning grids on several GPUs first
+
+
+def training_processes(profile: Profile, gpus: str) -> int:
+    """How many processes train the fine-tuning grids before the notebooks; 1 means no separate step.
+
+    ``auto``: every GPU torch sees, when the profile trains on CUDA (device ``auto`` or ``cuda``) and
+    there are at least two; otherwise 1. A number is taken as given (> 1 on a CPU: gloo processes).
+    """
+    if gpus != "auto":
+        if not gpus.isdigit() or int(gpus) < 1:
+            raise UsageError(f"--gpus {gpus!r}: expected auto or a number of processes >= 1")
+        return int(gpus)
+    if not (profile.device == "auto" or profile.device.startswith("cuda")):
+        return 1
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return count if count > 1 else 1
+
+
+def training_command(
+    profile: str, overrides: dict[str, Any], notebooks: Sequence[Notebook], nproc: int, progress: bool = True
+) -> list[str] | None:
+    """The ``vtr train`` command line (run from the project root) for the grids of ``notebooks``; None
+    when none of them trains a grid or ``nproc`` is 1. Overrides are passed as JSON, which the YAML
+    override parser reads back unchanged."""
+    from vtr.cli import train_argv
+    from vtr.grids import GRIDS
+
+    numbers = [nb.number for nb in notebooks if nb.number in GRIDS]
+    if nproc <= 1 or not numbers:
+        return None
+    sets = [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+    argv = train_argv(profile, sets, numbers, nproc=nproc, progress=progress)
+    return [sys.executable, "-m", "vtr.cli", *argv]
+
+
+def _train_first(command: list[str], root: Path, run_record: dict[str, Any]) -> bool:
+    """Run ``vtr train`` under torchrun; returns whether it succeeded (the notebooks run either way)."""
+    print(f"vtr: training the fine-tuning grids first: {shlex.join(command)}", flush=True)
+    started = time.perf_counter()
+    returncode = subprocess.run(command, cwd=root).returncode
+    run_record["distributed_training"] = {
+        "command": shlex.join(command),
+        "returncode": returncode,
+        "duration_s": round(time.perf_counter() - started, 2),
+    }
+    if returncode:
+        print(
+            f"vtr: the multi-GPU training step failed (exit {returncode}); the notebooks train what is "
+            "missing on one device",
+            file=sys.stderr,
+        )
+    return returncode == 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -616,6 +683,7 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> int:
             raise UsageError(f"notebooks folder {notebooks_dir} does not exist")
         notebooks = discover_notebooks(notebooks_dir)
         selected = select_notebooks(notebooks, options.only, options.start_from)
+        nproc = training_processes(profile, options.gpus)
     except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -646,12 +714,21 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> int:
     print(f"vtr: running {len(selected)} of {len(notebooks)} notebooks from {notebooks_dir}")
     print(f"vtr: profile {profile.name} ({profile.source_file}), overrides {overrides or 'none'}")
     publish()
+
+    def up_to_date(notebook: Notebook) -> bool:
+        executed, prior = reports / f"{notebook.stem}.ipynb", previous.get(notebook.stem)
+        return options.resume and is_up_to_date(executed, [notebook.path, *inputs_of_all], prior, parameters)
+
+    pending = [nb for nb in selected if not up_to_date(nb)]
+    command = training_command(parameters["profile"], overrides, pending, nproc, options.progress)
+    trained = True
     try:
+        if command:
+            trained = _train_first(command, root, run_record)
         for k, notebook in enumerate(selected, start=1):
             label = f"[{k}/{len(selected)}] {notebook.stem}"
             prior = previous.get(notebook.stem)
-            executed = reports / f"{notebook.stem}.ipynb"
-            if options.resume and is_up_to_date(executed, [notebook.path, *inputs_of_all], prior, parameters):
+            if up_to_date(notebook):
                 print(f"{label}: up to date, skipped (--resume)")
                 rows[notebook.stem] = _row(
                     notebook, **{**(prior or {}), "status": STATUS_SKIPPED, "this_run": True}
@@ -676,7 +753,7 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> int:
     if run_record["failures"]:
         print(f"\n{len(run_record['failures'])} notebook(s) failed: {', '.join(run_record['failures'])}")
     print(index.resolve())
-    return 1 if run_record["failures"] else 0
+    return 1 if run_record["failures"] or not trained else 0
 
 
 def _run_one(
@@ -740,6 +817,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reports", type=Path, help="reports folder (default <root>/reports)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    parser.add_argument(
+        "--gpus",
+        default="auto",
+        metavar="auto|N",
+        help="train notebooks 02-03's grids first with `vtr train --nproc N` (torchrun); auto: every GPU "
+        "when the profile trains on CUDA and there are several (default); 1: no separate step",
+    )
     return parser
 
 
@@ -763,6 +847,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports_dir=args.reports,
         kernel=args.kernel,
         progress=not args.no_progress,
+        gpus=args.gpus,
     )
     try:
         return run(options, argv)

@@ -21,16 +21,44 @@ What it does, and why:
   an uninterrupted one.
 * ``metrics.csv`` (rewritten atomically each epoch) and TensorBoard under ``<out_dir>/tensorboard``.
 * A non-finite loss stops the run with :class:`NonFiniteLossError` naming the epoch, step and value.
+
+Several GPUs (DDP). The same ``fit`` runs under ``torchrun``; nothing changes in the caller::
+
+    torchrun --nproc_per_node 4 my_training_script.py      # calls fit() as usual
+
+Each process joins the process group torchrun describes (nccl on CUDA, gloo on CPU), trains on
+``cuda:LOCAL_RANK``, and sees its own share of the data: a DataLoader is rebuilt with a
+``DistributedSampler`` (shuffled as the original was, reshuffled per epoch from ``seed``), other
+batches are dealt out round-robin each epoch (padded by wrapping around, as ``DistributedSampler``
+pads; batches drawn from a ``generator`` are drawn alike on every rank, so the ranks split one draw).
+``train.batch_size`` is per process, so the global batch is N times larger. Gradients are averaged
+by ``DistributedDataParallel``; contrastive losses see the whole global batch through
+:func:`vtr.losses.contrastive_loss`, which gathers features across ranks with gradients. Only rank
+0 validates (its metrics are broadcast, so every rank stops at the same epoch), writes checkpoints,
+``metrics.csv`` and TensorBoard, and shows progress; the logged ``train_loss`` is the mean over
+ranks. Checkpoints hold the bare model's ``state_dict`` (no ``module.`` prefix), so a run written
+under DDP resumes in one process and vice versa; only a resume with the same number of processes
+repeats the uninterrupted run exactly (the batches per step and the schedule's length differ).
+
+The full profile on a machine with several GPUs: the notebooks run in one Jupyter kernel each, so
+they train on one GPU. ``vtr train --profile full --nproc N`` (:mod:`vtr.grids`) trains notebooks
+02 and 03's grids under torchrun with the notebooks' run keys, and ``python run_all.py --profile
+full`` (``--gpus auto``, the default) runs it first whenever the profile trains on CUDA and torch
+sees several GPUs; the notebooks then find each run's finished ``last.pt`` and do not train again.
+In ``vtr.finetune`` the dual scorer's loss goes through :func:`vtr.losses.contrastive_loss` (the
+global batch's negatives); the pair scorers (cross-attention, fusion) score their rank's pairs only.
+Notebook 05's heads are not in ``vtr train``: they train on frozen features in seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +67,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path
+from vtr.losses import distributed_world
 from vtr.progress import show_progress
 
 if TYPE_CHECKING:
@@ -143,15 +174,20 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _seed_epoch(seed: int, epoch: int, batches: Any) -> None:
-    """Make an epoch's randomness a function of (seed, epoch) only, so that resuming is exact."""
-    epoch_seed = (seed * 1_000_003 + epoch) % 2**63
+def _seed_epoch(seed: int, epoch: int, batches: Any, rank: int = 0) -> None:
+    """Make an epoch's randomness a function of (seed, epoch) only, so that resuming is exact.
+
+    Under DDP each rank draws its own dropout masks (rank 0 exactly as a single process would), while
+    the batches' ``generator`` gets the same seed on every rank, so all ranks draw the same batches and
+    each keeps its share (:class:`_RankShare`)."""
+    data_seed = (seed * 1_000_003 + epoch) % 2**63
+    epoch_seed = (data_seed + rank * 0x9E3779B97F4A7C15) % 2**63
     random.seed(epoch_seed)
     np.random.seed(epoch_seed % 2**32)
     torch.manual_seed(epoch_seed)
     generator = getattr(batches, "generator", None)
     if isinstance(generator, torch.Generator):
-        generator.manual_seed(epoch_seed)
+        generator.manual_seed(data_seed)
     sampler = getattr(batches, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
@@ -195,6 +231,156 @@ def _is_better(value: float, best: float | None, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+# ----------------------------------------------------------------------------- distributed (DDP)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torch.distributed run: (0, 1) on a single process."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed(backend: str | None = None) -> Ranks:
+    """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE`` > 1,
+    ``RANK``, ``MASTER_ADDR``...), once; by default nccl when CUDA is there, gloo otherwise (fit()
+    picks by its device). Without torchrun: (0, 1)."""
+    if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+    return Ranks(*distributed_world())
+
+
+def _rank_device(device: torch.device, ranks: Ranks) -> torch.device:
+    """Under DDP a bare ``cuda`` means this process's GPU, ``cuda:LOCAL_RANK``."""
+    if ranks.distributed and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", ranks.rank)))
+        torch.cuda.set_device(device)
+    return device
+
+
+def _distributed_loader(loader: DataLoader, ranks: Ranks, seed: int) -> DataLoader:
+    """``loader`` with a DistributedSampler: each rank gets 1/world of the samples, in equal counts."""
+    if isinstance(loader.sampler, DistributedSampler):
+        return loader  # the caller split it already
+    plain = type(loader.batch_sampler) is BatchSampler and type(loader.sampler) in (
+        RandomSampler,
+        SequentialSampler,
+    )
+    if not plain:
+        raise ValueError(
+            "under torch.distributed, fit() splits DataLoaders built with batch_size and shuffle; for a "
+            "custom sampler pass a DataLoader whose sampler is a DistributedSampler"
+        )
+    sampler = DistributedSampler(
+        loader.dataset, ranks.world, ranks.rank, shuffle=isinstance(loader.sampler, RandomSampler), seed=seed
+    )
+    return DataLoader(
+        loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn, generator=loader.generator,
+        persistent_workers=loader.persistent_workers,
+        prefetch_factor=loader.prefetch_factor if loader.num_workers else None,
+    )  # fmt: skip
+
+
+class _RankShare:
+    """Every ``world``-th batch of ``batches``, from this rank's index on, padded by wrapping around so
+    that every rank takes the same number of steps (or they deadlock). ``batches`` is iterated afresh
+    each epoch, so batches drawn per epoch from a ``generator`` (vtr.msrvtt_recall.PairBatches) stay
+    fresh: :func:`_seed_epoch` seeds that generator alike on every rank, so the ranks split one draw."""
+
+    def __init__(self, batches: Sequence[Any], ranks: Ranks) -> None:
+        self.batches, self.ranks = batches, ranks
+
+    @property
+    def generator(self) -> Any:
+        return getattr(self.batches, "generator", None)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.batches) / self.ranks.world)
+
+    def __iter__(self) -> Iterator[Any]:
+        items = list(self.batches)
+        padded = (items * self.ranks.world)[: math.ceil(len(items) / self.ranks.world) * self.ranks.world]
+        return iter(padded[self.ranks.rank :: self.ranks.world])
+
+
+def _shard(batches: Sequence[Any] | DataLoader, ranks: Ranks, seed: int) -> Sequence[Any] | DataLoader:
+    """This rank's share of the training batches (all of them on a single process)."""
+    if not ranks.distributed:
+        return batches
+    if isinstance(batches, DataLoader):
+        return _distributed_loader(batches, ranks, seed)
+    return _RankShare(batches, ranks)
+
+
+class _LossModule(nn.Module):
+    """``batch_loss(model, batch)`` as a module's forward, so DDP sees every step: it arms its gradient
+    all-reduce in ``forward``, whatever methods of the model ``batch_loss`` calls."""
+
+    def __init__(self, model: nn.Module, batch_loss: Callable[[nn.Module, Any], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.batch_loss = batch_loss
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.batch_loss(self.model, batch)
+
+
+def _loss_step(
+    model: nn.Module, batch_loss: Callable[[nn.Module, Any], torch.Tensor], ranks: Ranks, device: torch.device
+) -> tuple[Callable[[Any], torch.Tensor], Callable[[], Any]]:
+    """The per-batch loss call and a context that skips the gradient all-reduce (gradient accumulation)."""
+    if not ranks.distributed:
+        return (lambda batch: batch_loss(model, batch)), nullcontext
+    from torch.nn.parallel import DistributedDataParallel
+
+    ddp = DistributedDataParallel(
+        _LossModule(model, batch_loss),
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True,  # a head unused in some step must not hang the all-reduce
+    )
+    return ddp, ddp.no_sync
+
+
+def _mean_over_ranks(value: float, ranks: Ranks, device: torch.device) -> float:
+    if not ranks.distributed:
+        return value
+    total = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total) / ranks.world
+
+
+def _on_main(fn: Callable[[], Any], ranks: Ranks) -> Any:
+    """``fn()`` on rank 0, its result (or its exception) broadcast to every rank."""
+    if not ranks.distributed:
+        return fn()
+    box: list[Any] = [None]
+    if ranks.main:
+        try:
+            box[0] = fn()
+        except Exception as err:  # every rank must raise, or the others wait forever
+            box[0] = err
+    dist.broadcast_object_list(box, src=0)
+    if isinstance(box[0], Exception):
+        raise box[0]
+    return box[0]
+
+
+def _barrier(ranks: Ranks) -> None:
+    if ranks.distributed:
+        dist.barrier()
+
+
 # ----------------------------------------------------------------------------- the trainer
 
 
@@ -231,6 +417,7 @@ def fit(
     ``train_batches`` is iterated once per epoch and needs a length (a list or a DataLoader;
     anything else is materialised into a list once). ``groups`` are AdamW parameter groups (see
     :func:`param_groups`); by default every trainable parameter trains at ``cfg.lr_head``.
+    Under ``torchrun`` it trains with DDP (module docstring): ``validate`` then runs on rank 0 only.
     """
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -239,12 +426,14 @@ def fit(
             f"train.epochs and train.grad_accum must be >= 1, got {cfg.epochs}, {cfg.grad_accum}"
         )
     batches: Sequence[Any] | Any = train_batches if hasattr(train_batches, "__len__") else list(train_batches)
-    n_batches = len(batches)
-    if n_batches == 0:
+    if len(batches) == 0:
         raise ValueError("train_batches is empty: nothing to train on")
+    ranks = init_distributed("nccl" if torch.device(device).type == "cuda" else "gloo")
+    batches = _shard(batches, ranks, seed)
+    n_batches = len(batches)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(device)
+    dev = _rank_device(torch.device(device), ranks)
     model.to(dev)
 
     groups = groups if groups is not None else param_groups([], model.named_parameters(), cfg)
@@ -263,18 +452,24 @@ def fit(
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.is_file():
         state = _restore(last_path, dev, cfg, model, optimizer, scheduler, scaler)
+    # after restoring, so DDP's initial broadcast from rank 0 sends the resumed weights
+    compute_loss, no_sync = _loss_step(model, batch_loss, ranks, dev)
 
     writer = (
-        _tensorboard(out, cfg.tensorboard) if state.epoch < cfg.epochs and not state.stopped_early else None
+        _tensorboard(out, cfg.tensorboard)
+        if ranks.main and state.epoch < cfg.epochs and not state.stopped_early
+        else None
     )
     try:
         while state.epoch < cfg.epochs and not state.stopped_early:
             epoch = state.epoch + 1
-            _seed_epoch(seed, epoch, batches)
+            _seed_epoch(seed, epoch, batches, ranks.rank)
             started = time.perf_counter()
+            model.train()
             train_loss = _train_epoch(
-                model,
-                batch_loss,
+                compute_loss,
+                no_sync,
+                ranks,
                 batches,
                 optimizer,
                 scheduler,
@@ -284,7 +479,7 @@ def fit(
                 epoch,
                 dev,
                 use_amp,
-                progress,
+                progress and ranks.main,
             )
             row: dict[str, float] = {
                 "epoch": epoch,
@@ -292,11 +487,13 @@ def fit(
                 "lr": max(g["lr"] for g in optimizer.param_groups),
             }
             if validate is not None:
-                row.update(_validate(model, validate, monitor))
+                row.update(_on_main(lambda: _validate(model, validate, monitor), ranks))
             row["seconds"] = time.perf_counter() - started
             _update_best(state, row, epoch, validate is not None, monitor, mode, cfg.patience)
             state.history.append(row)
             state.epoch = epoch
+            if not ranks.main:
+                continue
             if state.best_epoch == epoch:
                 _save({"epoch": epoch, "value": state.best_value, "model": model.state_dict()}, best_path)
             _save(
@@ -312,6 +509,7 @@ def fit(
         if writer is not None:
             writer.close()
 
+    _barrier(ranks)  # rank 0's best.pt is complete before anyone reads it
     if restore_best and best_path.is_file():
         model.load_state_dict(_load(best_path, dev)["model"])
     return TrainResult(
@@ -324,9 +522,10 @@ def fit(
 
 
 def _train_epoch(
-    model: nn.Module,
-    batch_loss: Callable[[nn.Module, Any], torch.Tensor],
-    batches: Iterable[Any],
+    compute_loss: Callable[[Any], torch.Tensor],
+    no_sync: Callable[[], Any],
+    ranks: Ranks,
+    batches: Sequence[Any],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
@@ -337,19 +536,22 @@ def _train_epoch(
     use_amp: bool,
     progress: bool,
 ) -> float:
-    """One pass over the batches; returns the mean batch loss."""
-    model.train()
+    """One pass over the batches; returns the mean batch loss (averaged over ranks under DDP)."""
     optimizer.zero_grad(set_to_none=True)
     autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
     total, count, pending = 0.0, 0, 0
     bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show_progress(progress))
     for step, batch in enumerate(bar, start=1):
-        with autocast:
-            loss = batch_loss(model, to_device(batch, device))
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(epoch, step, value)
-        scaler.scale(loss / cfg.grad_accum).backward()
+        # Only the last micro-batch of an accumulation window all-reduces the summed gradients.
+        syncs = pending + 1 == cfg.grad_accum or step == len(batches)
+        with nullcontext() if syncs else no_sync():
+            with autocast:
+                loss = compute_loss(to_device(batch, device))
+            # the same value on every rank, so a NaN on one stops them all instead of deadlocking
+            value = _mean_over_ranks(float(loss.detach()), ranks, device)
+            if not math.isfinite(value):
+                raise NonFiniteLossError(epoch, step, value)
+            scaler.scale(loss / cfg.grad_accum).backward()
         total, count, pending = total + value, count + 1, pending + 1
         if pending == cfg.grad_accum:
             _optimizer_step(optimizer, scheduler, scaler, cfg, params, epoch, step, use_amp)

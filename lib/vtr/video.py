@@ -168,6 +168,17 @@ def _uniform(frame_count: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return (2 * np.arange(n, dtype=np.int64) + 1) * frame_count // (2 * n)
 
 
+@register_strategy("stride")
+def _stride(frame_count: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Every ``F // n``-th frame from the first: ViCLIP's demo sampling (``frames[::F // n][:n]``).
+
+    A clip with fewer than ``n`` frames (where the demo stops with an error) falls back to ``uniform``.
+    """
+    if frame_count < n:
+        return _uniform(frame_count, n, rng)
+    return np.arange(n, dtype=np.int64) * (frame_count // n)
+
+
 @register_strategy("random")
 def _random(frame_count: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """One random frame from each of ``n`` equal segments (training-time jitter).

@@ -1,5 +1,8 @@
 """Zero-shot video-text retrieval: a frozen CLIP, frames mean-pooled into a video embedding.
 
+With a video encoder (``model.arch: viclip-l14``) the video embedding is ViCLIP's one joint pass
+over the clip instead; the protocol is in :mod:`vtr.models.viclip`.
+
 The code behind notebook ``01_baselines``; every number it reports comes from here.
 
     encoder = load_encoder(cfg)

@@ -5,6 +5,10 @@
     frames = enc.encode_frames(video)             # video: (T, H, W, 3) uint8 -> (T, D)
     clip = enc.encode_video(video)                # (D,): mean of the frame embeddings, re-normalised
 
+``arch`` is any open_clip architecture, vtr's own (``vtr-tiny``), or a video architecture of
+:func:`video_architectures` (``viclip-l14``, ``viclip-b16``: :mod:`vtr.models.viclip`), whose
+``encode_video`` is one joint pass over the clip instead of a mean of frames.
+
 ``pretrained`` is an open_clip tag (``openai``, ``laion2b_s34b_b79k``...), a local checkpoint file,
 ``""`` for random weights, or ``"vtr-tiny"`` for vtr's own small CLIP, which is pretrained on the
 sample world on first use and then loaded from its checkpoint file like any other local checkpoint.
@@ -56,9 +60,16 @@ def register_model_configs() -> None:
         open_clip.add_model_config(_MODEL_CONFIGS_DIR)
 
 
+def video_architectures() -> list[str]:
+    """Architectures that embed a whole clip at once (not open_clip models): ViCLIP's."""
+    from vtr.models.viclip import ARCHS
+
+    return sorted(ARCHS)
+
+
 def available_architectures() -> list[str]:
     register_model_configs()
-    return open_clip.list_models()
+    return open_clip.list_models() + video_architectures()
 
 
 # --------------------------------------------------------------------------------------- weights
@@ -223,6 +234,7 @@ class Encoder:
         self.mean = torch.tensor(cfg["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(cfg["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self.resize_mode: str = cfg.get("resize_mode", "shortest")
+        self.antialias: bool = cfg.get("antialias", True)
         self.interpolation = (
             InterpolationMode.BILINEAR
             if cfg.get("interpolation") == "bilinear"
@@ -259,6 +271,8 @@ class Encoder:
             "resize_mode": self.resize_mode,
             "interpolation": self.interpolation.value,
             "precision": "amp-fp16" if self.amp else "fp32",
+            # only when off, so the keys of existing caches (all antialiased) stay the same
+            **({"antialias": False} if not self.antialias else {}),
         }
 
     # -- preprocessing -------------------------------------------------------------------------
@@ -285,7 +299,7 @@ class Encoder:
                 pick = max if self.resize_mode == "shortest" else min
                 scale = pick(target_h / height, target_w / width)
                 new_size = [max(1, round(height * scale)), max(1, round(width * scale))]
-            x = TF.resize(x, new_size, interpolation=self.interpolation, antialias=True)
+            x = TF.resize(x, new_size, interpolation=self.interpolation, antialias=self.antialias)
             x = TF.center_crop(x, [target_h, target_w])
         x = x.float().div_(255.0)
         return (x - self.mean) / self.std
@@ -314,6 +328,36 @@ class Encoder:
     def encode_video(self, frames: np.ndarray) -> np.ndarray:
         """(T, H, W, 3) uint8 -> (D,): the re-normalised mean of the frame embeddings."""
         return pool_frames(self.encode_frames(frames))
+
+    def encode_clips(self, videos: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray:
+        """Several videos of uint8 (T, H, W, 3) frames -> float32 (N, D) video embeddings."""
+        rows = self.encode_video_rows(videos)
+        return (
+            np.stack([pool_frames(r) for r in rows]) if rows else np.zeros((0, self.output_dim), np.float32)
+        )
+
+    def encode_video_rows(self, videos: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """What extraction stores per video: its (T, D) frame embeddings, encoded in shared batches.
+
+        Video encoders (ViCLIP) store one (1, D) row, the clip embedding, instead.
+        """
+        if len(videos) == 0:
+            return []
+        embedded = self.encode_frames(np.concatenate(videos))
+        bounds = np.cumsum([len(v) for v in videos])[:-1]
+        return np.split(embedded, bounds)
+
+    def rows_per_video(self, n_frames: int) -> int:
+        """How many rows :meth:`encode_video_rows` stores for a video of ``n_frames`` frames."""
+        return n_frames
+
+    def decode_size(self, size: int | None) -> int | None:
+        """The frame size to decode videos at for this encoder (None: native resolution).
+
+        Square frames of ``size`` (default: the input size); video encoders that squash whole
+        frames (ViCLIP) decode at native size instead, whatever ``size`` says.
+        """
+        return size or self.image_size[0]
 
     @torch.inference_mode()
     def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -346,14 +390,21 @@ def create_encoder(
     device: str | torch.device = "auto",
     batch_size: int = 64,
 ) -> Encoder:
-    """Build an :class:`Encoder` for any open_clip architecture and weights (tag, local file or ``""``)."""
+    """Build an :class:`Encoder` for any open_clip architecture and weights (tag, local file or ``""``).
+
+    Video architectures (:func:`video_architectures`) take ``""`` or a path to the official checkpoint.
+    """
     register_model_configs()
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    if arch in video_architectures():
+        from vtr.models.viclip import create_viclip_encoder
+
+        return create_viclip_encoder(arch, pretrained, device=dev, batch_size=batch_size)
     models = open_clip.list_models()
     if arch not in models:
-        close = difflib.get_close_matches(arch, models, n=3)
+        close = difflib.get_close_matches(arch, models + video_architectures(), n=3)
         raise ValueError(f"model.arch={arch!r} is not an open_clip architecture; did you mean {close}?")
     weights = resolve_weights(arch, pretrained)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
     kwargs: dict[str, Any] = {}
     if weights.quick_gelu:
         # open_clip only warns when a tag trained with QuickGELU (OpenAI's) is loaded into a GELU config.

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from vtr.paths import project_root
+from vtr.report import read_strict_json
 from vtr.runner import Notebook, discover_notebooks, parameters_cells
 
 ROOT = project_root()
@@ -58,5 +59,5 @@ def test_all_notebooks_run_ok_on_the_sample_profile(tmp_path: Path) -> None:
         assert rows[nb.stem]["status"] == "ok", f"{nb.stem}: {rows[nb.stem]['error']}"
         metrics_file = reports / "metrics" / f"{nb.stem}.json"
         assert metrics_file.is_file(), f"{nb.stem} saved no metrics ({metrics_file})"
-        assert json.loads(metrics_file.read_text()), f"{metrics_file} is empty"
+        assert read_strict_json(metrics_file), f"{metrics_file} is empty"  # strict: no NaN/Infinity
     assert result.stdout.strip().splitlines()[-1] == str((reports / "index.html").resolve())

@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from vtr.paths import project_root
-from vtr.runner import Notebook, discover_notebooks, parameters_cells
+from vtr.report import read_strict_json
+from vtr.runner import Notebook, discover_notebooks, parameters_cells, scalar_metrics
 
 ROOT = project_root()
 NOTEBOOKS = discover_notebooks(ROOT / "notebooks") if (ROOT / "notebooks").is_dir() else []
@@ -59,7 +60,7 @@ def test_all_notebooks_run_ok_on_the_sample_profile(tmp_path: Path) -> None:
         assert rows[nb.stem]["status"] == "ok", f"{nb.stem}: {rows[nb.stem]['error']}"
         metrics_file = reports / "metrics" / f"{nb.stem}.json"
         assert metrics_file.is_file(), f"{nb.stem} saved no metrics ({metrics_file})"
-        assert json.loads(metrics_file.read_text()), f"{metrics_file} is empty"
+        assert read_strict_json(metrics_file), f"{metrics_file} is empty"  # strict: no NaN/Infinity
         executed = nbformat.read(reports / f"{nb.stem}.ipynb", as_version=4)
         assert not progress_outputs(executed), (
             f"{nb.stem}: progress bars in the report: {progress_outputs(executed)}"
@@ -100,3 +101,53 @@ def test_progress_outputs_finds_widget_and_text_bars() -> None:
     assert [entry.split(":")[0] for entry in progress_outputs(nb)] == ["cell 0", "cell 1"]
     nb.cells[0].outputs, nb.cells[1].outputs = [plain], []
     assert progress_outputs(nb) == []
+
+
+# A small world and short training: the set still builds the world, pretrains vtr-tiny, embeds the
+# clips and trains two scorers with bootstrap statistics, so every stage of a report run is covered.
+SMALL_RUN = [
+    "world.n_clips=40",
+    "world.n_long_videos=1",
+    "world.events_per_long_video=2",
+    "world.n_stills=240",
+    "world.clip_frames=16",
+    "tiny.max_epochs=2",
+    "finetune.scorers=[dual,crossattn]",
+    "finetune.losses=[infonce]",
+    "finetune.seeds=[0,1]",
+    "finetune.n_boot=200",
+    "train.epochs=2",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not {"00", "02"} <= {f"{nb.number:02d}" for nb in NOTEBOOKS}, reason="needs notebooks 00, 02"
+)
+def test_two_fresh_runs_write_byte_identical_metrics(tmp_path: Path) -> None:
+    """Two runs of 00 and 02 at once, each from nothing cached (its own data_dir and reports), write the very
+    same metrics files, byte for byte; every metrics file is strict JSON."""
+    runs = {}
+    for name in ("a", "b"):
+        command = [sys.executable, str(ROOT / "run_all.py"), "--profile", "sample", "--only", "00,02"]
+        command += ["--reports", str(tmp_path / name / "reports"), "--no-progress"]
+        for override in [f"data_dir={tmp_path / name / 'data'}", *SMALL_RUN]:
+            command += ["--set", override]
+        runs[name] = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    for name, process in runs.items():
+        out, _ = process.communicate(timeout=1500)
+        assert process.returncode == 0, f"run {name} failed:\n{out[-4000:]}"
+    files = {name: sorted((tmp_path / name / "reports" / "metrics").glob("*.json")) for name in runs}
+    assert (
+        [p.name for p in files["a"]]
+        == [p.name for p in files["b"]]
+        == ["00_data.json", "02_cross_attention_hnac.json"]
+    )
+    for path_a, path_b in zip(files["a"], files["b"], strict=True):
+        a, b = read_strict_json(path_a), read_strict_json(path_b)
+        differing = sorted(k for k in scalar_metrics(a) if scalar_metrics(a)[k] != scalar_metrics(b).get(k))
+        assert path_a.read_bytes() == path_b.read_bytes(), (
+            f"{path_a.name}: {len(differing)} values differ: {differing[:8]}"
+        )

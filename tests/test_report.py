@@ -6,8 +6,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-from vtr.report import load_metrics, save_figure, save_metrics  # noqa: E402
+from vtr.report import load_metrics, read_strict_json, save_figure, save_metrics  # noqa: E402
 
 
 def test_save_metrics_merges_and_rounds(reports_tmp: Path) -> None:
@@ -18,6 +19,31 @@ def test_save_metrics_merges_and_rounds(reports_tmp: Path) -> None:
     assert data == {"a": 2.0, "b": [0.5], "n": 4}
     assert load_metrics("01_demo") == data
     assert load_metrics("99_missing") == {}
+
+
+def test_metrics_files_are_strict_json(reports_tmp: Path) -> None:
+    """NaN and infinities (an undefined correlation, an empty split's mean) become null, at any depth."""
+    path = save_metrics(
+        "01_demo",
+        {
+            "nan": float("nan"),
+            "inf": np.float32("inf"),
+            "deep": {"x": [1.0, -np.inf]},
+            "arr": np.array([np.nan]),
+        },
+    )
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert read_strict_json(path) == {"nan": None, "inf": None, "deep": {"x": [1.0, None]}, "arr": [None]}
+    save_metrics("01_demo", {"more": 1.0})  # merging keeps it strict
+    assert read_strict_json(path)["more"] == 1.0
+
+
+def test_strict_reader_rejects_nan_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "01_bad.json"
+    bad.write_text('{"a": NaN}')
+    with pytest.raises(ValueError, match=r"01_bad\.json: NaN is not valid JSON"):
+        read_strict_json(bad)
 
 
 def test_save_figure_writes_png(reports_tmp: Path) -> None:

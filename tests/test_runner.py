@@ -60,12 +60,14 @@ AFTER = [
 SEEDED = [
     (PARAMETERS, "parameters"),
     (
-        "import random\nimport numpy as np\nimport torch\n"
+        "import os\nimport random\nimport numpy as np\nimport torch\n"
         "from vtr.config import load_profile\nfrom vtr.report import save_metrics\n"
         "from vtr.runtime import seed_everything\n"
         "seed_everything(load_profile(profile, overrides).seed)\n"
         "save_metrics('01_seeded', {'torch': torch.randn(4).tolist(), 'numpy': np.random.rand(3).tolist(),\n"
-        "                           'python': random.random(), 'linear': torch.nn.Linear(3, 2).weight.sum().item()})",
+        "                           'python': random.random(), 'linear': torch.nn.Linear(3, 2).weight.sum().item(),\n"
+        "                           'hash_seed': os.environ.get('PYTHONHASHSEED'),\n"
+        "                           'set_order': list({f'item{i}' for i in range(12)})})",
         None,
     ),
 ]
@@ -358,7 +360,11 @@ def test_seeded_notebook_writes_identical_metrics_twice(tmp_path: Path) -> None:
         "linear": torch.nn.Linear(3, 2).weight.sum().item(),
     }
     torch.use_deterministic_algorithms(False)  # seed_everything switched it on for this whole process
-    assert json.loads(files[0]) == _clean(expected)
+    stored = json.loads(files[0])
+    # Set order follows the hash seed, which Python reads at start-up: the runner fixes it per kernel.
+    assert stored.pop("hash_seed") == runner.KERNEL_HASH_SEED
+    assert sorted(stored.pop("set_order")) == sorted(f"item{i}" for i in range(12))
+    assert stored == _clean(expected)
 
 
 def test_cell_timeout_is_a_reported_failure(tmp_path: Path) -> None:

@@ -87,6 +87,55 @@ def test_changed_config_refuses_to_resume(tmp_path: Path) -> None:
         fit(_model(), mse, _loader(), dataclasses.replace(CFG, epochs=1, lr_head=0.5), out_dir=tmp_path)
 
 
+def _val_loss(model: nn.Module) -> dict[str, float]:
+    x, y = _data(16, seed=1).tensors
+    return {"val_loss": float(nn.functional.mse_loss(model(x), y))}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"seed": 1}, "seed: 0 -> 1"),
+        ({"monitor": "val_other"}, "monitor: 'val_loss' -> 'val_other'"),
+        ({"mode": "max"}, "mode: 'min' -> 'max'"),
+        ({"batch_size": 16}, "n_batches: 4 -> 2"),
+        (
+            {"cfg": dataclasses.replace(CFG, epochs=1, lr_head=0.5, weight_decay=0.3)},
+            "config.lr_head: 0.01 -> 0.5",
+        ),
+    ],
+)
+def test_resume_refuses_other_settings_naming_them(tmp_path: Path, change: dict, named: str) -> None:
+    """A checkpoint stores the seed and settings it was trained with; resuming under others would mix two
+    runs, so it is refused with every differing field named."""
+    base = {"seed": 0, "monitor": "val_loss", "mode": "min", "cfg": dataclasses.replace(CFG, epochs=1)}
+
+    def run(seed: int, monitor: str, mode: str, cfg: TrainConfig, batch_size: int = 8) -> None:
+        def validate(model: nn.Module) -> dict[str, float]:
+            return {monitor: _val_loss(model)["val_loss"]}
+
+        fit(
+            _model(),
+            mse,
+            _loader(batch_size),
+            cfg,
+            out_dir=tmp_path,
+            validate=validate,
+            monitor=monitor,
+            mode=mode,
+            seed=seed,
+            progress=False,
+        )
+
+    run(**base)
+    run(**base)  # the same settings resume (here: find the run finished)
+    with pytest.raises(ValueError, match="cannot resume") as info:
+        run(**{**base, **change})
+    assert named in str(info.value) and str(tmp_path / "last.pt") in str(info.value)
+    if "cfg" in change:
+        assert "config.weight_decay: 0.02 -> 0.3" in str(info.value)  # every field, not just the first
+
+
 def test_nan_loss_raises_with_epoch_and_step(tmp_path: Path) -> None:
     def nan_at_step_3(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         loss = mse(model, batch)

@@ -48,9 +48,14 @@ def write_text(target: str | os.PathLike[str], text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
 
 
-def write_json(target: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
-    """JSON with sorted keys, so that identical results give byte-identical files."""
-    return write_text(target, json.dumps(obj, indent=indent, sort_keys=True, default=_jsonable) + "\n")
+def write_json(target: str | os.PathLike[str], obj: Any, *, indent: int = 2, allow_nan: bool = True) -> Path:
+    """JSON with sorted keys, so that identical results give byte-identical files.
+
+    ``allow_nan=False`` raises ``ValueError`` on NaN or infinities instead of writing the non-standard
+    ``NaN``/``Infinity`` tokens: for files that must be strict JSON.
+    """
+    text = json.dumps(obj, indent=indent, sort_keys=True, default=_jsonable, allow_nan=allow_nan)
+    return write_text(target, text + "\n")
 
 
 def _jsonable(value: Any) -> Any:

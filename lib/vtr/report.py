@@ -6,7 +6,9 @@
     save_metrics("01_baselines", {"t2v_R@1": 12.5})            # reports/metrics/01_baselines.json
     save_figure(fig, "01_baselines_heatmap")                   # reports/metrics/01_baselines_heatmap.png
 
-Calling ``save_metrics`` twice for one notebook merges the dicts (later keys win).
+Calling ``save_metrics`` twice for one notebook merges the dicts (later keys win). The files are
+strict JSON (RFC 8259): NaN and infinities, which plain ``json.dumps`` writes as the non-standard
+tokens ``NaN``/``Infinity`` that strict parsers (JavaScript, jq, Go, ...) reject, become ``null``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ def metrics_dir() -> Path:
 
 
 def _clean(value: Any) -> Any:
-    """Round floats to 6 significant digits: metrics files compare equal across identical runs."""
+    """Round floats to 6 significant digits (metrics files compare equal across identical runs) and make
+    NaN and infinities ``None`` (strict JSON has no token for them)."""
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, float):
-        return value if not math.isfinite(value) else float(f"{value:.6g}")
+        return float(f"{value:.6g}") if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -47,16 +50,26 @@ def save_metrics(name: str, metrics: dict[str, Any], *, headline: Sequence[str] 
     ``headline`` names the (dotted) keys the index shows first for this notebook, in that order.
     """
     path = metrics_dir() / f"{name}.json"
-    merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    merged.update(_clean(metrics))
+    merged = load_metrics(name)
+    merged.update(metrics)
     if headline:
         merged[HEADLINE_KEY] = list(headline)
-    return write_json(path, merged)
+    return write_json(path, _clean(merged), allow_nan=False)
+
+
+def read_strict_json(path: Path) -> Any:
+    """Parse ``path`` as strict JSON: ``NaN``, ``Infinity`` and ``-Infinity`` raise ``ValueError``
+    naming the file (Python's ``json`` accepts them by default; other parsers do not)."""
+
+    def reject(token: str) -> Any:
+        raise ValueError(f"{path}: {token} is not valid JSON (write null for a missing number)")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
 
 
 def load_metrics(name: str) -> dict[str, Any]:
     path = metrics_dir() / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return read_strict_json(path) if path.exists() else {}
 
 
 def save_figure(fig: Any, name: str, *, dpi: int = 110) -> Path:

@@ -54,6 +54,7 @@ STATUS_OK, STATUS_FAILED, STATUS_SKIPPED, STATUS_NOT_RUN = "ok", "failed", "skip
 # A resumed notebook's outputs were produced by a run that ended "ok" (or was itself resumed).
 _GOOD_STATUSES = {STATUS_OK, STATUS_SKIPPED}
 MAX_INDEX_METRICS = 12
+KERNEL_HASH_SEED = "0"  # PYTHONHASHSEED of every notebook kernel
 _NOTEBOOK_NAME = re.compile(r"^(\d+)_[^.]+\.ipynb$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -763,8 +764,12 @@ def _run_one(
     executed = reports / f"{notebook.stem}.ipynb"
     _clear_outputs_of(reports, notebook.stem)
     started = time.perf_counter()
-    # No progress bars inside the kernels: they would clutter the reports (see vtr.progress).
-    with _environment(VTR_ROOT=str(root), VTR_REPORTS_DIR=str(reports), VTR_PROGRESS="0"):
+    # No progress bars inside the kernels: they would clutter the reports (see vtr.progress). A fixed
+    # hash seed makes str hashing, and so set iteration order, the same in every run; Python reads it
+    # only at start-up, which is why it is set here and not by vtr.runtime.seed_everything.
+    with _environment(
+        VTR_ROOT=str(root), VTR_REPORTS_DIR=str(reports), VTR_PROGRESS="0", PYTHONHASHSEED=KERNEL_HASH_SEED
+    ):
         error = execute_notebook(
             notebook,
             executed,

@@ -20,12 +20,16 @@ from vtr.paths import project_root
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA); make torch pick deterministic kernels."""
+    """Seed Python, numpy and torch (CPU and CUDA); make torch pick deterministic kernels.
+
+    Not the hash seed: Python reads ``PYTHONHASHSEED`` once, at interpreter start-up, so setting it
+    here would change nothing in this process. ``run_all.py`` starts every notebook kernel with a fixed
+    one (:data:`vtr.runner.KERNEL_HASH_SEED`), so set iteration order is the same in every run.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     if deterministic:
         # warn_only: a few CUDA ops have no deterministic kernel; warn rather than fail on them.
         torch.use_deterministic_algorithms(True, warn_only=True)

@@ -15,7 +15,9 @@ What it does, and why:
 * Validation after every epoch (``validate``, model in eval mode, no grad), early stopping after
   ``patience`` epochs without a better ``monitor`` value; ``best.pt`` holds the best weights.
 * ``last.pt`` (model, optimizer, scheduler, scaler, history, early-stopping state) is written
-  atomically after every epoch and ``resume`` continues from it. Every epoch's randomness
+  atomically after every epoch and ``resume`` continues from it, but only when the checkpoint's
+  seed, training config, monitor, mode and batches per epoch match this run's (a mismatch is a
+  ``ValueError`` naming each differing field). Every epoch's randomness
   (dropout, shuffling through the loader's ``generator``, numpy, random) is seeded from
   ``(seed, epoch)`` at the start of the epoch, so a resumed run ends with exactly the weights of
   an uninterrupted one.
@@ -428,6 +430,8 @@ def fit(
     batches: Sequence[Any] | Any = train_batches if hasattr(train_batches, "__len__") else list(train_batches)
     if len(batches) == 0:
         raise ValueError("train_batches is empty: nothing to train on")
+    # the settings a resume checks hold the batches before sharding, so a DDP run resumes in one process
+    n_total = len(batches)
     ranks = init_distributed("nccl" if torch.device(device).type == "cuda" else "gloo")
     batches = _shard(batches, ranks, seed)
     n_batches = len(batches)
@@ -451,7 +455,8 @@ def fit(
     state = _State()
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.is_file():
-        state = _restore(last_path, dev, cfg, model, optimizer, scheduler, scaler)
+        settings = _settings(cfg, seed, monitor, mode, n_total)
+        state = _restore(last_path, dev, settings, model, optimizer, scheduler, scaler)
     # after restoring, so DDP's initial broadcast from rank 0 sends the resumed weights
     compute_loss, no_sync = _loss_step(model, batch_loss, ranks, dev)
 
@@ -497,7 +502,8 @@ def fit(
             if state.best_epoch == epoch:
                 _save({"epoch": epoch, "value": state.best_value, "model": model.state_dict()}, best_path)
             _save(
-                _checkpoint(state, cfg, seed, monitor, mode, model, optimizer, scheduler, scaler), last_path
+                _checkpoint(state, cfg, seed, monitor, mode, n_total, model, optimizer, scheduler, scaler),
+                last_path,
             )
             _write_csv(state.history, out / "metrics.csv")
             if writer is not None:
@@ -621,6 +627,7 @@ def _checkpoint(
     seed: int,
     monitor: str,
     mode: str,
+    n_batches: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -628,10 +635,7 @@ def _checkpoint(
 ) -> dict[str, Any]:
     return {
         "version": CHECKPOINT_VERSION,
-        "config": _comparable(cfg),
-        "seed": seed,
-        "monitor": monitor,
-        "mode": mode,
+        **_settings(cfg, seed, monitor, mode, n_batches),
         "state": dataclasses.asdict(state),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -640,10 +644,40 @@ def _checkpoint(
     }
 
 
+def _settings(cfg: TrainConfig, seed: int, monitor: str, mode: str, n_batches: int) -> dict[str, Any]:
+    """What decides the weights a run ends with: a checkpoint stores it and resumes only when it matches."""
+    return {
+        "config": _comparable(cfg),
+        "seed": seed,
+        "monitor": monitor,
+        "mode": mode,
+        "n_batches": n_batches,
+    }
+
+
+def _settings_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"field: stored -> current"`` for every setting that differs (config fields as ``config.<name>``).
+
+    A field the checkpoint lacks (written before that field was stored) is not held against it.
+    """
+    changes = []
+    for key, value in current.items():
+        if key not in stored:
+            continue
+        if key == "config":
+            old = stored[key]
+            for name in sorted(set(old) | set(value)):
+                if old.get(name) != value.get(name):
+                    changes.append(f"config.{name}: {old.get(name)!r} -> {value.get(name)!r}")
+        elif stored[key] != value:
+            changes.append(f"{key}: {stored[key]!r} -> {value!r}")
+    return changes
+
+
 def _restore(
     path: Path,
     device: torch.device,
-    cfg: TrainConfig,
+    settings: dict[str, Any],
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -652,12 +686,10 @@ def _restore(
     ckpt = _load(path, device)
     if ckpt.get("version") != CHECKPOINT_VERSION:
         raise RuntimeError(f"{path}: checkpoint version {ckpt.get('version')}, expected {CHECKPOINT_VERSION}")
-    stored, current = ckpt["config"], _comparable(cfg)
-    changed = sorted(k for k in current if stored.get(k) != current[k])
-    if changed:
-        diffs = ", ".join(f"{k}: {stored.get(k)!r} -> {current[k]!r}" for k in changed)
+    # Resuming with another seed, monitor or schedule would give weights no uninterrupted run gives.
+    if changes := _settings_changes(ckpt, settings):
         raise ValueError(
-            f"cannot resume from {path}: the training config changed ({diffs}); "
+            f"cannot resume from {path}: its settings differ from this run's ({'; '.join(changes)}); "
             "pass resume=False to start over, or use another out_dir"
         )
     model.load_state_dict(ckpt["model"])

@@ -823,10 +823,16 @@ def write_video(
     with av.open(os.fspath(path), mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "g": str(gop), "preset": "veryfast"}
+        options = {"crf": str(crf), "g": str(gop), "preset": "veryfast"}
         if codec == "libx264":
-            # Single-threaded, deterministic encoding: identical inputs give identical files.
+            # Identical inputs must give identical files: one thread, and x264's portable C code instead
+            # of its assembly. With the assembly, on AVX-512 CPUs, the same frames encoded twice could
+            # differ (most often the first encode in a process against later ones) whenever mb-tree
+            # rate control was on; x264 without AVX-512 or without mb-tree was stable. The C code
+            # gives the same bytes on every x86 CPU and costs ~1.5-2x the encoding time.
             stream.codec_context.thread_count = 1
+            options["x264-params"] = "asm=0"
+        stream.options = options
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -430,10 +430,9 @@ def fit(
     batches: Sequence[Any] | Any = train_batches if hasattr(train_batches, "__len__") else list(train_batches)
     if len(batches) == 0:
         raise ValueError("train_batches is empty: nothing to train on")
-    # the settings a resume checks hold the batches before sharding, so a DDP run resumes in one process
-    n_total = len(batches)
     ranks = init_distributed("nccl" if torch.device(device).type == "cuda" else "gloo")
     batches = _shard(batches, ranks, seed)
+    # per process: the optimizer steps of an epoch, what a resume in one process must match
     n_batches = len(batches)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -455,7 +454,7 @@ def fit(
     state = _State()
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.is_file():
-        settings = _settings(cfg, seed, monitor, mode, n_total)
+        settings = _settings(cfg, seed, monitor, mode, n_batches)
         state = _restore(last_path, dev, settings, model, optimizer, scheduler, scaler)
     # after restoring, so DDP's initial broadcast from rank 0 sends the resumed weights
     compute_loss, no_sync = _loss_step(model, batch_loss, ranks, dev)
@@ -502,7 +501,7 @@ def fit(
             if state.best_epoch == epoch:
                 _save({"epoch": epoch, "value": state.best_value, "model": model.state_dict()}, best_path)
             _save(
-                _checkpoint(state, cfg, seed, monitor, mode, n_total, model, optimizer, scheduler, scaler),
+                _checkpoint(state, cfg, seed, monitor, mode, n_batches, model, optimizer, scheduler, scaler),
                 last_path,
             )
             _write_csv(state.history, out / "metrics.csv")

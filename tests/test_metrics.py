@@ -462,7 +462,10 @@ def test_clustered_bootstrap_equals_expanding_the_resample() -> None:
     weights[:, 0] += 1  # never an empty resample
     for name in ("R@1", "R@5", "MeanR", "MedR"):
         got = M._weighted_metric(name, ranks[None], codes, weights)[:, 0]
-        expanded = [np.concatenate([ranks[codes == g] for g, w in enumerate(row) for _ in range(w)]) for row in weights]
+        expanded = [
+            np.concatenate([ranks[codes == g] for g, w in enumerate(row) for _ in range(w)])
+            for row in weights
+        ]
         want = [float(M.metric_function(name)(e[None])[0]) for e in expanded]
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
@@ -517,7 +520,11 @@ def test_pair_outcomes_and_accuracy_by_hand() -> None:
     partner = np.array([1, 0, -1])
     hits = M.pair_outcomes(sim, [0, 0, 1, 2], partner)
     assert hits.tolist() == [True, False, True]  # caption 1 ties with the partner: wrong
-    assert M.pair_outcomes(sim + np.array([0, 1e-8, 0]), [0, 0, 1, 2], partner).tolist() == [True, False, True]
+    assert M.pair_outcomes(sim + np.array([0, 1e-8, 0]), [0, 0, 1, 2], partner).tolist() == [
+        True,
+        False,
+        True,
+    ]
     acc = M.pair_accuracy(hits)
     assert acc.n == 3 and acc.accuracy == pytest.approx(200 / 3)
     # Clopper-Pearson 2/3: beta quantiles, a textbook value

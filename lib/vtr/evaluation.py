@@ -41,7 +41,9 @@ def hard_pairs(ids: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> HardPa
     its group label, so the cluster structure does not depend on what decoded.
     """
     index = {vid: i for i, vid in enumerate(ids)}
-    clusters = np.array([str(m.get("pair_group") or f"clip:{vid}") for vid, m in zip(ids, metas, strict=True)])
+    clusters = np.array(
+        [str(m.get("pair_group") or f"clip:{vid}") for vid, m in zip(ids, metas, strict=True)]
+    )
     partner = np.array([index.get(m.get("pair_partner") or "", -1) for m in metas], dtype=np.int64)
     return HardPairs(clusters, partner)
 

@@ -334,13 +334,19 @@ class RetrievalScores:
     square: np.ndarray  # (N, N) the scorer's score of each video's first caption against every video
 
 
-def _rerank(dual: Tensor, pair_of: Callable[[Tensor, Tensor], Tensor], k: int, dim: int) -> tuple[Tensor, ...]:
+def _rerank(
+    dual: Tensor, pair_of: Callable[[Tensor, Tensor], Tensor], k: int, dim: int
+) -> tuple[Tensor, ...]:
     """Re-score each query's own top-``k`` candidates along ``dim`` (1: rows are the queries, 0: columns)."""
     top = dual.topk(min(k, dual.shape[dim]), dim=dim).indices
     shortlist = torch.zeros_like(dual, dtype=torch.bool).scatter_(dim, top, True)
     t_idx, v_idx = shortlist.nonzero(as_tuple=True)
     pair = pair_of(t_idx, v_idx)
-    return shortlist, dual.index_put((t_idx, v_idx), pair), dual.index_put((t_idx, v_idx), pair + _SHORTLIST_OFFSET)
+    return (
+        shortlist,
+        dual.index_put((t_idx, v_idx), pair),
+        dual.index_put((t_idx, v_idx), pair + _SHORTLIST_OFFSET),
+    )
 
 
 @torch.no_grad()
@@ -562,7 +568,9 @@ def run_grid(
     rows, ranks, histories = [], {}, {}
     tests = {id(splits[s.strategy][2]): splits[s.strategy][2] for s in specs}
     if len({(tuple(t.ids), len(t.captions)) for t in tests.values()}) > 1:
-        raise ValueError("the strategies' test splits hold different clips (decode failures?); they cannot be paired")
+        raise ValueError(
+            "the strategies' test splits hold different clips (decode failures?); they cannot be paired"
+        )
     test = next(iter(tests.values()))
     with cpu_threads(cfg.finetune.cpu_threads if resolve_device(cfg.device).type == "cpu" else 0):
         for spec in tqdm(specs, desc="runs", disable=not show_progress(progress)):
@@ -642,7 +650,9 @@ def pooled_ranks(grid: GridResult, select: dict[str, Any], direction: str = "t2v
     return np.concatenate([grid.ranks[s][direction] for s in chosen])
 
 
-def run_ranks(grid: GridResult, select: dict[str, Any], direction: str = "t2v") -> tuple[list[int], np.ndarray]:
+def run_ranks(
+    grid: GridResult, select: dict[str, Any], direction: str = "t2v"
+) -> tuple[list[int], np.ndarray]:
     """``(seeds, (n_seeds, n_queries) array)``: the test ranks (or ``"pair"`` outcomes) of every run
     matching ``select``, one row per seed in seed order."""
     chosen = sorted(
@@ -710,7 +720,9 @@ def describe_differences(diffs: pd.DataFrame, metric: str = "t2v_R@1", alpha: fl
             verdict = "a real gain" if row.diff > 0 else "a real loss"
         else:
             verdict = "not distinguishable from zero"
-        sentences.append(f"{row.comparison}: {metric} {interval}, Holm-adjusted p = {row.p_holm:.3g}, {verdict}.")
+        sentences.append(
+            f"{row.comparison}: {metric} {interval}, Holm-adjusted p = {row.p_holm:.3g}, {verdict}."
+        )
     return " ".join(sentences)
 
 

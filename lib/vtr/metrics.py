@@ -321,7 +321,9 @@ def _runs(ranks: Any, name: str = "ranks") -> np.ndarray:
     if runs.ndim == 1:
         runs = runs[None, :]
     if runs.ndim != 2 or runs.shape[1] == 0:
-        raise ValueError(f"{name} must be (n_queries,) or (n_seeds, n_queries) and non-empty, got {runs.shape}")
+        raise ValueError(
+            f"{name} must be (n_queries,) or (n_seeds, n_queries) and non-empty, got {runs.shape}"
+        )
     return runs
 
 

@@ -200,7 +200,10 @@ def sweep_runs(
 def sweep_table(runs: dict[tuple[str, int], ZeroShotRun]) -> pd.DataFrame:
     """One row of metrics per (strategy, frame count), plus the number of clips that failed."""
     return pd.DataFrame(
-        [{"strategy": s, "n_frames": n, **run.metrics, "n_errors": len(run.errors)} for (s, n), run in runs.items()]
+        [
+            {"strategy": s, "n_frames": n, **run.metrics, "n_errors": len(run.errors)}
+            for (s, n), run in runs.items()
+        ]
     )
 
 
@@ -218,8 +221,17 @@ def zero_shot_sweep(
 ) -> pd.DataFrame:
     """:func:`sweep_table` of :func:`sweep_runs`."""
     return sweep_table(
-        sweep_runs(encoder, clips, strategies, frame_counts, size, seed=seed, cache_dir=cache_dir,
-                   n_boot=n_boot, progress=progress)  # fmt: skip
+        sweep_runs(
+            encoder,
+            clips,
+            strategies,
+            frame_counts,
+            size,
+            seed=seed,
+            cache_dir=cache_dir,
+            n_boot=n_boot,
+            progress=progress,
+        )  # fmt: skip
     )
 
 

@@ -401,8 +401,8 @@ def _bootstrap_stats(
         idx = rng.integers(0, n_clusters, size=(size, n_clusters))
         seeds = rng.integers(0, n_seeds, size=(size, n_seeds)) if n_seeds > 1 else None
         if named:
-            weights = np.zeros((size, n_clusters), dtype=np.int64)
-            np.add.at(weights, (np.arange(size)[:, None], idx), 1)
+            rows = np.arange(size)[:, None] * n_clusters
+            weights = np.bincount((idx + rows).ravel(), minlength=size * n_clusters).reshape(size, n_clusters)
         for out, r in zip(stats, runs, strict=True):
             if named:
                 per_seed = _weighted_metric(metric_fn, r, codes, weights)

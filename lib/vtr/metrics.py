@@ -30,7 +30,7 @@ paired comparison) and, independently, the seeds with replacement (a two-level, 
 Owen 2007); a system's value is the mean over the drawn seeds of its per-seed metric. Families of
 comparisons are corrected with Holm–Bonferroni (:func:`holm`).
 
-Limits, measured by simulating null comparisons (60 clips x 5 captions): with 3 seeds and modest run
+Limits, measured by simulating null comparisons (60 clips x 5 captions; intervals excluding 0): with 3 seeds and modest run
 noise (per-seed offsets of sd 0.15 and per-(seed, clip) noise of sd 0.5 on the logit scale) 2% are
 called significant at the nominal 5% (resampling seed x caption ranks as independent items: 22%);
 with large per-seed offsets (sd 0.4) and only 3 seeds the seed level is under-sampled and 12% are;
@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 from scipy.special import log_softmax, softmax
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 50)
 DIRECTIONS: tuple[str, ...] = ("t2v", "v2t")
@@ -479,8 +479,11 @@ def paired_bootstrap_diff(
     clusters (and, for ``(n_seeds, n_queries)`` ranks, the same drawn seed positions: runs are paired by
     seed), which cancels the between-query variance the two systems share.
 
-    The p-value is the two-sided bootstrap p, ``2 * min(P*(d <= 0), P*(d >= 0))`` with the usual +1
-    correction (so it is never 0), capped at 1; a difference whose resamples are all exactly 0 gets 1.
+    The two-sided p-value is the bootstrap z-test's, ``2 * (1 - Phi(|diff| / sd*))`` with ``sd*`` the
+    standard deviation of the resampled differences: unlike counting resamples beyond 0, it has no floor
+    at ``2 / (n_boot + 1)``, which would make a clear difference unable to survive a Holm correction over
+    more than ``alpha * (n_boot + 1) / 2`` comparisons. A difference whose resamples are all equal gets 1
+    when it is 0 and 0 otherwise.
     """
     a, b = _runs(ranks_a, "ranks_a"), _runs(ranks_b, "ranks_b")
     if a.shape != b.shape:
@@ -489,12 +492,12 @@ def paired_bootstrap_diff(
     deltas = stats_b - stats_a
     low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
     diff = point_estimate(b, metric_fn) - point_estimate(a, metric_fn)
-    if not deltas.any():
-        p = 1.0
+    spread = float(np.std(deltas, ddof=1)) if len(deltas) > 1 else 0.0
+    if spread > 0:
+        p = float(2 * norm.sf(abs(diff) / spread))
     else:
-        tail = min(np.sum(deltas <= 0), np.sum(deltas >= 0))
-        p = min(1.0, 2 * (tail + 1) / (len(deltas) + 1))
-    return PairedDiff(diff, float(low), float(high), float(p))
+        p = 1.0 if diff == 0 else 0.0
+    return PairedDiff(diff, float(low), float(high), p)
 
 
 def holm(p_values: Any) -> np.ndarray:

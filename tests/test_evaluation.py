@@ -37,3 +37,18 @@ def test_perfect_embeddings_score_perfectly() -> None:
     assert out["t2v_R@1"] == 100.0 and out["v2t_MedR"] == 1.0
     assert out["cosine_gap"] == pytest.approx(1.0)
     assert not any(k.startswith("dsl_") for k in out)
+
+
+def test_hard_pairs_from_records_and_pair_metrics() -> None:
+    from vtr.evaluation import hard_pairs
+
+    metas = [{"pair_group": "p0", "pair_partner": "b"}, {"pair_group": "p0", "pair_partner": "a"},
+             {"pair_group": None, "pair_partner": None}, {"pair_group": "p1", "pair_partner": "gone"}]  # fmt: skip
+    pairs = hard_pairs(["a", "b", "c", "d"], metas)
+    assert pairs.partner.tolist() == [1, 0, -1, -1]
+    assert pairs.clusters[0] == pairs.clusters[1] != pairs.clusters[2] and pairs.any
+    videos = np.eye(4)
+    texts = videos[[0, 0, 1, 2, 3]] + np.array([0, 0.3, 0, 0])  # every caption leans a little to video 1
+    out = evaluate_retrieval(texts, videos, [0, 0, 1, 2, 3], n_boot=50, dsl=False, pairs=pairs)
+    assert out["pair_n"] == 3 and out["pair_acc"] == 100.0
+    assert out["pair_acc_lo"] < 100.0 == out["pair_acc_hi"]

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vtr import finetune as FT
+from vtr import metrics as M
 from vtr.config import load_profile
 from vtr.models.crossmodal import TextFeatures, VideoFeatures, create_scorer
 
@@ -89,8 +90,18 @@ def test_score_retrieval_reranks_the_shortlist() -> None:
     # every shortlisted candidate of a caption ranks above every other video
     for i in range(len(dual)):
         assert scores.ranking[i, scores.shortlist[i]].min() > scores.ranking[i, ~scores.shortlist[i]].max()
+    # the standard protocol: each query re-scores exactly its own top k, nothing from the other direction
+    assert (scores.shortlist.sum(axis=1) == 3).all()
+    assert (scores.v2t_shortlist.sum(axis=0) == 3).all()
+    top3_captions = np.argsort(-dual, axis=0)[:3]
+    assert all(scores.v2t_shortlist[top3_captions[:, v], v].all() for v in range(dual.shape[1]))
+    for v in range(dual.shape[1]):
+        col, short = scores.v2t_ranking[:, v], scores.v2t_shortlist[:, v]
+        assert col[short].min() > col[~short].max()
+    # the alignment loss reads one consistent matrix: the pair scorer on every (first caption, video)
+    np.testing.assert_allclose(scores.square, full[::2], atol=1e-6)
     dual_only = FT.score_retrieval(FT.FinetuneModel(create_scorer("dual", D, temporal="mean")), split, k=3)
-    assert not dual_only.shortlist.any()
+    assert not dual_only.shortlist.any() and not dual_only.v2t_shortlist.any()
 
 
 def test_train_one_is_deterministic_and_resumes(cfg, tmp_path: Path) -> None:
@@ -177,6 +188,41 @@ def test_paired_differences_and_their_sentence() -> None:
     assert "a real gain" in FT.describe_differences(diffs)
     same = FT.paired_differences(grid, [("same", {"loss": "hnac"}, {"loss": "hnac"})], n_boot=100)
     assert "not distinguishable from zero" in FT.describe_differences(same)
+
+
+def test_paired_differences_resample_clips_seeds_and_correct_with_holm() -> None:
+    """Five captions per clip: resampling clips (not captions) and Holm over the family decide."""
+    rng = np.random.default_rng(0)
+    spec = lambda loss, seed: FT.RunSpec("dual", loss, "uniform", seed)  # noqa: E731
+    clips = np.repeat(np.arange(40), 5)
+    base = np.where(rng.random(40) < 0.5, 1, 3)[clips]
+    gain = np.where(rng.random(40) < 0.25, 1, base[::5])[clips]  # fixes ~12% of the clips
+    pairs = np.arange(200) % 2 == 0
+    ranks = {spec("a", s): {"t2v": base, "v2t": base[::5], "pair": pairs} for s in (0, 1, 2)}
+    ranks |= {spec("b", s): {"t2v": gain, "v2t": gain[::5], "pair": pairs} for s in (0, 1, 2)}
+    ranks |= {spec("c", s): {"t2v": base, "v2t": base[::5], "pair": pairs | True} for s in (0, 1, 2)}
+    by_caption = FT.GridResult(pd.DataFrame(), ranks, {}, ["x"] * 200)
+    by_clip = dataclasses.replace(by_caption, caption_clusters=clips)
+    comparisons = [("b vs a", {"loss": "a"}, {"loss": "b"}), ("c vs a", {"loss": "a"}, {"loss": "c"})]
+    caption_level = FT.paired_differences(by_caption, comparisons, ["R@1"], n_boot=2000)
+    clip_level = FT.paired_differences(by_clip, comparisons, ["R@1"], n_boot=2000)
+    width = lambda t: float((t["high"] - t["low"]).iloc[0])  # noqa: E731
+    assert width(clip_level) > 1.8 * width(caption_level)  # ~sqrt(5): five captions are one clip
+    r1 = clip_level[clip_level["metric"] == "t2v_R@1"]
+    np.testing.assert_allclose(r1["p_holm"], M.holm(r1["p"]))
+    assert (r1["significant"] == (r1["p_holm"] < 0.05)).all()
+    pair = clip_level[clip_level["metric"] == "pair_acc"].set_index("comparison")
+    assert pair.loc["b vs a", "p"] == 1.0  # the same outcomes: no discordant pair
+    assert pair.loc["c vs a", "p"] < 1e-20 and pair.loc["c vs a", "diff"] == 50.0  # 300 discordant, all c's
+    assert bool(pair.loc["c vs a", "significant"])
+    text = FT.describe_differences(clip_level)
+    assert text.startswith(f"{int(r1['significant'].sum())} of 2 t2v_R@1 differences are real after Holm")
+    assert "Holm-adjusted p" in text
+    table = FT.pair_accuracy_table(by_clip, ["loss"])
+    assert table.loc["a", "pair_acc"] == 50.0 and table.loc["a", "seeds"] == 3
+    with pytest.raises(ValueError, match="different seeds"):
+        FT.paired_differences(dataclasses.replace(by_clip, ranks={k: v for k, v in ranks.items() if k.seed
+                              or k.loss == "a"}), comparisons[:1])  # fmt: skip
 
 
 def test_unfrozen_encoder_path_with_a_random_tiny_clip(cfg, tmp_path: Path) -> None:

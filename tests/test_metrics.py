@@ -24,7 +24,18 @@ def ref_t2v_ranks(sim: np.ndarray, c2v: np.ndarray) -> list[int]:
     return ranks
 
 
+def ref_v2t_ranks_clip4clip(sim: np.ndarray, c2v: np.ndarray) -> list[int]:
+    """Per candidate video the max over its captions; the query's own video is ranked among the videos."""
+    ranks = []
+    for v in range(sim.shape[1]):
+        score = {u: max(sim[c, v] for c in range(len(c2v)) if c2v[c] == u) for u in range(sim.shape[1])}
+        order = sorted(score, key=lambda u, v=v: (-score[u], u == v))
+        ranks.append(order.index(v) + 1)
+    return ranks
+
+
 def ref_v2t_ranks(sim: np.ndarray, c2v: np.ndarray) -> list[int]:
+    """The VSE++ rule: the best own caption's rank among all captions."""
     ranks = []
     for v in range(sim.shape[1]):
         order = sorted(range(sim.shape[0]), key=lambda c, v=v: (-sim[c, v], c2v[c] == v))
@@ -78,7 +89,8 @@ CASES = [
 def test_ranks_match_brute_force(case: tuple) -> None:
     sim, c2v = random_case(*case)
     assert M.t2v_ranks(sim, c2v).tolist() == ref_t2v_ranks(sim, c2v)
-    assert M.v2t_ranks(sim, c2v).tolist() == ref_v2t_ranks(sim, c2v)
+    assert M.v2t_ranks(sim, c2v).tolist() == ref_v2t_ranks_clip4clip(sim, c2v)
+    assert M.v2t_ranks(sim, c2v, rule="vsepp").tolist() == ref_v2t_ranks(sim, c2v)
 
 
 def test_ranks_use_row_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +98,8 @@ def test_ranks_use_row_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     sim, c2v = random_case(7, 6, None, True)
     monkeypatch.setattr(M, "_CHUNK_ELEMENTS", 7)
     assert M.t2v_ranks(sim, c2v).tolist() == ref_t2v_ranks(sim, c2v)
-    assert M.v2t_ranks(sim, c2v).tolist() == ref_v2t_ranks(sim, c2v)
+    assert M.v2t_ranks(sim, c2v).tolist() == ref_v2t_ranks_clip4clip(sim, c2v)
+    assert M.v2t_ranks(sim, c2v, rule="vsepp").tolist() == ref_v2t_ranks(sim, c2v)
     assert M.cosine_gap(sim, c2v, "both") == pytest.approx(np.mean(ref_cosine_gap(sim, c2v)))
 
 
@@ -134,13 +147,34 @@ def test_multi_caption_v2t_uses_best_caption() -> None:
     assert M.t2v_ranks(sim, c2v).tolist() == [2, 1, 1, 2]
 
 
+def test_v2t_rules_on_the_issue_example() -> None:
+    """One wrong video (1) with two high captions counts twice under VSE++, once under CLIP4Clip."""
+    sim = np.zeros((6, 3))
+    sim[:, 0] = [0.5, 0.1, 0.6, 0.7, 0, 0]
+    sim[2:4, 1] = 1
+    sim[4:6, 2] = 1
+    c2v = np.array([0, 0, 1, 1, 2, 2])
+    assert M.v2t_ranks(sim, c2v).tolist() == [2, 1, 1]
+    assert M.v2t_ranks(sim, c2v, rule="clip4clip").tolist() == [2, 1, 1]
+    assert M.v2t_ranks(sim, c2v, rule="vsepp").tolist() == [3, 1, 1]
+    default = M.retrieval_metrics(sim, c2v, ks=(1, 2))
+    vsepp = M.retrieval_metrics(sim, c2v, ks=(1, 2), v2t_rule="vsepp")
+    assert default["v2t_R@1"] == vsepp["v2t_R@1"] == pytest.approx(200 / 3)  # R@1 agrees
+    assert (default["v2t_R@2"], vsepp["v2t_R@2"]) == (100.0, pytest.approx(200 / 3))
+    assert M.v2t_label(c2v) == "v2t (clip4clip rule)" and M.v2t_label([0, 1, 2]) == "v2t"
+    with pytest.raises(ValueError, match="v2t rule"):
+        M.v2t_ranks(sim, c2v, rule="best")
+
+
 def test_all_equal_scores_rank_last() -> None:
     """A constant model must not get R@1 = 100: every query gets the worst rank."""
     c2v = np.array([0, 0, 1, 2, 2, 2])
     sim = np.full((6, 3), 0.3)
     assert M.t2v_ranks(sim, c2v).tolist() == [3] * 6
-    # v2t worst rank = 1 + number of other videos' captions: 1 + (6 - 2), 1 + (6 - 1), 1 + (6 - 3).
-    assert M.v2t_ranks(sim, c2v).tolist() == [5, 6, 4]
+    # v2t worst rank: among videos (default rule) 1 + 2 other videos; under the VSE++ rule 1 + number
+    # of other videos' captions: 1 + (6 - 2), 1 + (6 - 1), 1 + (6 - 3).
+    assert M.v2t_ranks(sim, c2v).tolist() == [3, 3, 3]
+    assert M.v2t_ranks(sim, c2v, rule="vsepp").tolist() == [5, 6, 4]
     m = M.retrieval_metrics(sim, c2v, ks=(1,))
     assert m["t2v_R@1"] == 0.0 and m["v2t_R@1"] == 0.0
 
@@ -302,7 +336,7 @@ def test_bootstrap_rejects_non_vectorised_metric() -> None:
 
 def test_paired_diff_of_identical_systems_is_exactly_zero() -> None:
     ranks = np.random.default_rng(22).geometric(0.3, size=500)
-    assert tuple(M.paired_bootstrap_diff(ranks, ranks.copy(), "R@5")) == (0.0, 0.0, 0.0)
+    assert tuple(M.paired_bootstrap_diff(ranks, ranks.copy(), "R@5")) == (0.0, 0.0, 0.0, 1.0)
     assert not M.paired_bootstrap_diff(ranks, ranks, "MedR").significant
 
 
@@ -385,3 +419,140 @@ def test_cosine_gap_matches_brute_force(case: tuple) -> None:
     assert M.cosine_gap(sim, c2v, "t2v") == pytest.approx(t2v)
     assert M.cosine_gap(sim, c2v, "v2t") == pytest.approx(v2t)
     assert M.cosine_gap(sim, c2v) == pytest.approx((t2v + v2t) / 2)
+
+
+# --------------------------------------------------------------------------- clustered, seeded bootstrap
+
+
+def _null_runs(rng: np.random.Generator, n_clips: int, caps: int, seeds: int) -> tuple[np.ndarray, ...]:
+    """Two systems with no true difference: shared clip difficulty and caption effects, and for each
+    system its own per-seed offsets (run noise) and per-(seed, clip) noise (clip-level run noise)."""
+    codes = np.repeat(np.arange(n_clips), caps)
+    difficulty = rng.normal(0, 1.0, n_clips)[codes] + rng.normal(0, 0.7, len(codes))
+
+    def system() -> np.ndarray:
+        seed_noise = rng.normal(0, 0.15, (seeds, 1))
+        clip_noise = rng.normal(0, 0.5, (seeds, n_clips))[:, codes]
+        latent = difficulty + seed_noise + clip_noise + rng.logistic(0, 1, (seeds, len(codes)))
+        return np.where(latent > 0, 1, 2 + (latent < -1.5)).astype(np.int64)
+
+    return system(), system(), codes
+
+
+def test_null_comparisons_with_run_noise_keep_the_false_positive_rate() -> None:
+    """600 null comparisons (60 clips x 5 captions, 3 seeds, run noise at seed and clip level) through
+    paired_bootstrap_diff: at most 6% called significant at the nominal 5%. The old resampling of
+    seed x caption ranks as independent items, run on the first 150 of the same data, calls far more."""
+    rng = np.random.default_rng(2024)
+    data = [_null_runs(rng, 60, 5, 3) for _ in range(600)]
+    results = [
+        M.paired_bootstrap_diff(a, b, "R@1", n_boot=400, seed=i, clusters=c)
+        for i, (a, b, c) in enumerate(data)
+    ]
+    assert np.mean([r.significant for r in results]) <= 0.06  # the interval excludes 0
+    assert np.mean([r.p_value < 0.05 for r in results]) <= 0.06  # the p-value Holm is fed with
+    naive = [M.paired_bootstrap_diff(a.ravel(), b.ravel(), "R@1", n_boot=200, seed=i).significant
+             for i, (a, b, _) in enumerate(data[:150])]  # fmt: skip
+    assert np.mean(naive) > 0.10
+
+
+def test_clustered_bootstrap_equals_expanding_the_resample() -> None:
+    """Weights over clusters give exactly the metric of the expanded resample, MedR included."""
+    rng = np.random.default_rng(40)
+    codes = np.repeat(np.arange(7), rng.integers(1, 4, 7))
+    ranks = rng.integers(1, 9, size=len(codes))
+    weights = rng.integers(0, 3, size=(50, 7))
+    weights[:, 0] += 1  # never an empty resample
+    for name in ("R@1", "R@5", "MeanR", "MedR"):
+        got = M._weighted_metric(name, ranks[None], codes, weights)[:, 0]
+        expanded = [
+            np.concatenate([ranks[codes == g] for g, w in enumerate(row) for _ in range(w)])
+            for row in weights
+        ]
+        want = [float(M.metric_function(name)(e[None])[0]) for e in expanded]
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_cluster_resampling_widens_the_interval_of_correlated_captions() -> None:
+    """Five identical-outcome captions per clip are one observation, not five."""
+    rng = np.random.default_rng(41)
+    per_clip = rng.geometric(0.4, size=80)
+    ranks, codes = np.repeat(per_clip, 5), np.repeat(np.arange(80), 5)
+    naive = M.bootstrap_ci(ranks, "R@1", n_boot=1000)
+    clustered = M.bootstrap_ci(ranks, "R@1", n_boot=1000, clusters=codes)
+    assert clustered[1] - clustered[0] > 1.8 * (naive[1] - naive[0])  # ~sqrt(5) = 2.2
+    # Per-clip ranks (one query per clip) are what the clustered interval matches.
+    single = M.bootstrap_ci(per_clip, "R@1", n_boot=1000)
+    assert clustered[1] - clustered[0] == pytest.approx(single[1] - single[0], rel=0.15)
+    with pytest.raises(ValueError, match="callable"):
+        M.bootstrap_ci(ranks, M.metric_function("R@1"), clusters=codes)
+
+
+def test_seed_level_resampling_covers_run_to_run_spread() -> None:
+    """Three runs that disagree widen the interval beyond what one run's queries give."""
+    rng = np.random.default_rng(42)
+    base = rng.random(300)
+    runs = np.stack([np.where(base < p, 1, 3) for p in (0.2, 0.5, 0.8)])
+    one_run = M.bootstrap_ci(runs[1], "R@1", n_boot=1000)
+    three = M.bootstrap_ci(runs, "R@1", n_boot=1000)
+    assert three[1] - three[0] > 2 * (one_run[1] - one_run[0])
+    assert M.point_estimate(runs, "R@1") == pytest.approx(100 * np.mean(runs == 1))
+
+
+def test_paired_diff_p_value_agrees_with_the_interval() -> None:
+    rng = np.random.default_rng(43)
+    a = rng.geometric(0.3, size=1000)
+    b = np.where(rng.random(1000) < 0.15, 1, a)
+    gain = M.paired_bootstrap_diff(a, b, "R@1", n_boot=2000)
+    assert gain.significant and gain.p_value < 0.05
+    # no floor at 2 / (n_boot + 1): a clear gain survives Holm over many comparisons
+    assert gain.p_value < 1e-6 and M.holm([gain.p_value] * 100)[0] < 0.05
+    from scipy.stats import norm
+
+    deltas = M._bootstrap_stats([a, b], "R@1", 2000, 0)
+    z = gain.diff / np.std(deltas[1] - deltas[0], ddof=1)
+    assert gain.p_value == pytest.approx(2 * norm.sf(abs(z)))
+    for shift in range(40):  # p < 0.05 and the 95% interval excluding 0 agree away from the border
+        c = np.where(rng.random(1000) < shift / 400, 1, a)
+        d = M.paired_bootstrap_diff(a, c, "R@1", n_boot=1000, seed=shift)
+        if abs(d.p_value - 0.05) > 0.02:
+            assert (d.p_value < 0.05) == d.significant, (shift, d)
+
+
+def test_holm_by_hand() -> None:
+    # sorted 0.01, 0.02, 0.03, 0.5 -> 4*0.01, 3*0.02, 2*0.03, 1*0.5 -> monotone: .04 .06 .06 .5
+    adjusted = M.holm([0.03, 0.5, 0.01, 0.02])
+    np.testing.assert_allclose(adjusted, [0.06, 0.5, 0.04, 0.06])
+    np.testing.assert_allclose(M.holm([0.4, np.nan, 0.9]), [0.8, np.nan, 0.9])
+    assert M.holm([]).size == 0
+
+
+def test_pair_outcomes_and_accuracy_by_hand() -> None:
+    # videos 0/1 a hard pair, video 2 alone; captions 0,1 -> video 0, 2 -> video 1, 3 -> video 2
+    sim = np.array([[0.9, 0.2, 0.0], [0.5, 0.5, 0.9], [0.3, 0.4, 0.0], [0.1, 0.1, 0.2]])
+    partner = np.array([1, 0, -1])
+    hits = M.pair_outcomes(sim, [0, 0, 1, 2], partner)
+    assert hits.tolist() == [True, False, True]  # caption 1 ties with the partner: wrong
+    assert M.pair_outcomes(sim + np.array([0, 1e-8, 0]), [0, 0, 1, 2], partner).tolist() == [
+        True,
+        False,
+        True,
+    ]
+    acc = M.pair_accuracy(hits)
+    assert acc.n == 3 and acc.accuracy == pytest.approx(200 / 3)
+    # Clopper-Pearson 2/3: beta quantiles, a textbook value
+    from scipy.stats import beta
+
+    assert acc.low == pytest.approx(100 * beta.ppf(0.025, 2, 2)) and acc.high == pytest.approx(
+        100 * beta.ppf(0.975, 3, 1)
+    )
+    assert np.isnan(M.pair_accuracy([]).accuracy)
+
+
+def test_mcnemar_exact_by_hand() -> None:
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1], dtype=bool)
+    b = np.array([0, 0, 0, 0, 1, 0, 1, 1], dtype=bool)
+    test = M.mcnemar_exact(a, b)
+    assert (test.only_a, test.only_b) == (4, 1)
+    assert test.p_value == pytest.approx(2 * (1 + 5) / 32)  # two-sided binomial, 5 discordant
+    assert M.mcnemar_exact(a, a).p_value == 1.0

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from vtr import metrics as M
 from vtr import msrvtt_recall as mr
 from vtr.config import load_profile
 from vtr.data.manifest import ClipRecord, ManifestError
@@ -273,7 +274,8 @@ def test_tiny_end_to_end_rows(tiny_run) -> None:
         assert "val_R@1" in history and (out / name.replace(" ", "_") / "best.pt").is_file()
     table = mr.recall_table(rows)
     assert table.shape[0] == 8 and {"R@1 95% CI", "DSL R@1", "MeanR 95% CI"} <= set(table.columns)
-    assert table.loc[(mr.ZERO_SHOT, "v2t"), "R@5"] == round(zero.metrics["v2t_R@5"], 1)
+    # two captions per video: the v2t lines name their rule
+    assert table.loc[(mr.ZERO_SHOT, "v2t (clip4clip rule)"), "R@5"] == round(zero.metrics["v2t_R@5"], 1)
 
 
 def test_tiny_run_repeats_exactly(tiny_run, tmp_path: Path) -> None:
@@ -323,3 +325,31 @@ def test_msrvtt_dirs_follow_the_profile(tmp_path: Path) -> None:
         "sample", {"data.msrvtt_annotations": str(tmp_path / "ann"), "data.root": str(tmp_path / "v")}
     )
     assert mr.msrvtt_dirs(cfg) == (tmp_path / "ann", tmp_path / "v")
+
+
+def test_gains_with_hard_pairs_holm_and_pair_accuracy() -> None:
+    """Pair groups as the bootstrap unit, McNemar on pair accuracy, Holm over each family."""
+    from vtr.evaluation import hard_pairs
+
+    rng = np.random.default_rng(5)
+    n = 20
+    ids = [f"video{i}" for i in range(n)]
+    metas = [{"pair_group": f"p{i // 2}", "pair_partner": f"video{i ^ 1}"} for i in range(n)]
+    pairs = hard_pairs(ids, metas)
+    videos = np.linalg.qr(rng.normal(size=(32, n)))[0].T  # orthonormal: a perfect system
+    blind = videos.copy()
+    blind[1::2] = blind[0::2]  # pair partners embed identically: every pair caption ties -> wrong
+    owners = np.arange(n)
+    rows = {
+        mr.ZERO_SHOT: mr.score_row(mr.ZERO_SHOT, blind[owners], blind, owners, n_boot=200, pairs=pairs),
+        "perfect": mr.score_row("perfect", videos, videos, owners, n_boot=200, pairs=pairs),
+    }  # fmt: skip
+    assert rows[mr.ZERO_SHOT].metrics["pair_acc"] == 0.0 and rows["perfect"].metrics["pair_acc"] == 100.0
+    assert rows["perfect"].metrics["pair_acc_lo"] == pytest.approx(100 * 0.025 ** (1 / n))  # exact CP bound
+    table = mr.pair_table(rows)
+    assert table.loc["perfect", "captions"] == n
+    gains = mr.gains_table(rows, n_boot=500)
+    t2v = gains.loc[("perfect", "t2v")]
+    assert t2v["Δpair_acc"] == 100.0 and t2v["pair_p"] == pytest.approx(2 * 0.5**n)
+    np.testing.assert_allclose(gains["p_holm"], M.holm(gains["p"]))
+    assert gains["significant"].tolist() == (gains["p_holm"] < 0.05).tolist()

@@ -107,6 +107,27 @@ def test_outcomes_margin_partner_and_confusion_by_hand() -> None:
     assert partner_confusion(out) == pytest.approx(2 / 3)
 
 
+def test_pair_outcomes_and_sweep_differences_by_hand() -> None:
+    from vtr.zero_shot import sweep_differences
+
+    sim = np.array([[0.9, 0.5, 0.1], [0.8, 0.6, 0.2], [0.7, 0.1, 0.3], [0.2, 0.4, 0.1]])
+    run = _hand_run(sim, [0, 1, 2, 0], {"a": "b", "b": "a", "c": None})
+    # a-captions q0 (0.9 > 0.5), q3 (0.2 < 0.4); b-caption q1 (0.6 < 0.8); c has no partner
+    assert run.pair_outcomes.tolist() == [True, False, False]
+    assert run.caption_clusters.tolist() == ["clip:a", "clip:b", "clip:c", "clip:a"]
+    better = _hand_run(np.where(np.eye(4, 3, dtype=bool)[[0, 1, 2, 0]], 1.0, 0.0), [0, 1, 2, 0],
+                       {"a": "b", "b": "a", "c": None})  # fmt: skip
+    table = sweep_differences({("uniform", 8): run, ("mean", 8): better}, ("uniform", 8), n_boot=200)
+    line = table.iloc[0]
+    assert (line["strategy"], line["n_frames"]) == ("mean", 8)
+    assert line["dR@1"] == pytest.approx(100 * (1 - 1 / 4))
+    assert line["d_pair_acc"] == pytest.approx(100 * (1 - 1 / 3))
+    assert line["pair_p"] == pytest.approx(0.5)  # 2 discordant, both for "better": 2 * 0.5 ** 2
+    assert line["p_holm"] == line["p"] and bool(line["real"]) == (line["p_holm"] < 0.05)
+    with pytest.raises(KeyError, match="reference"):
+        sweep_differences({("mean", 8): better}, ("uniform", 8))
+
+
 def test_best_and_worst_take_distinct_clips() -> None:
     outcomes = pd.DataFrame(
         {"clip": ["a", "a", "b", "c", "c", "d"], "margin": [0.9, 0.8, 0.5, -0.1, -0.9, -0.5]}

@@ -2,17 +2,57 @@
 
 ``evaluate_retrieval`` turns L2-normalised text and video embeddings into the standard metrics
 (:mod:`vtr.metrics`): R@K / MedR / MeanR in both directions with bootstrap intervals, the
-dual-softmax variant reported separately, and seed 003's scores (alignment loss, cosine top-1,
-cosine gap), so that every notebook computes them the same way.
+dual-softmax variant reported separately, seed 003's scores (alignment loss, cosine top-1,
+cosine gap) and, where clips come in hard pairs, the pair accuracy, so that every notebook
+computes them the same way.
+
+Intervals resample the independent unit: the clip with all its captions, or the hard-pair group
+(both clips of a pair and all their captions) when the clips' records name one
+(:func:`hard_pairs` reads ``meta["pair_group"]`` / ``meta["pair_partner"]``, as the sample world's
+manifest records them). v2t uses the CLIP4Clip rule unless told otherwise (:data:`vtr.metrics.V2T_RULES`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from vtr import metrics as M
+
+
+class HardPairs(NamedTuple):
+    """Per video: its cluster label (the hard-pair group, else the video itself) and its partner's
+    index (-1 for none)."""
+
+    clusters: np.ndarray
+    partner: np.ndarray
+
+    @property
+    def any(self) -> bool:
+        return bool((self.partner >= 0).any())
+
+
+def hard_pairs(ids: Sequence[str], metas: Sequence[Mapping[str, Any]]) -> HardPairs:
+    """The hard pairs among videos ``ids`` from their records' ``meta`` (``pair_group``, ``pair_partner``).
+
+    A partner that is not among ``ids`` (e.g. it failed to decode) leaves its clip unpaired; the clip keeps
+    its group label, so the cluster structure does not depend on what decoded.
+    """
+    index = {vid: i for i, vid in enumerate(ids)}
+    clusters = np.array(
+        [str(m.get("pair_group") or f"clip:{vid}") for vid, m in zip(ids, metas, strict=True)]
+    )
+    partner = np.array([index.get(m.get("pair_partner") or "", -1) for m in metas], dtype=np.int64)
+    return HardPairs(clusters, partner)
+
+
+def pair_metrics(outcomes: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """``pair_acc``, ``pair_acc_lo``, ``pair_acc_hi`` (percent, exact interval) and ``pair_n``."""
+    acc = M.pair_accuracy(outcomes)
+    return {f"{prefix}pair_acc": acc.accuracy, f"{prefix}pair_acc_lo": acc.low,
+            f"{prefix}pair_acc_hi": acc.high, f"{prefix}pair_n": float(acc.n)}  # fmt: skip
 
 
 def first_caption_index(caption_to_video: Sequence[int]) -> np.ndarray:
@@ -36,21 +76,29 @@ def evaluate_retrieval(
     n_boot: int = 1000,
     seed: int = 0,
     dsl: bool = True,
+    pairs: HardPairs | None = None,
+    v2t_rule: str = M.DEFAULT_V2T_RULE,
 ) -> dict[str, float]:
     """All retrieval metrics for captions ``text_emb`` (Q, D) against videos ``video_emb`` (N, D).
 
-    Keys: ``t2v_R@1`` … ``v2t_MeanR`` and their ``_lo`` / ``_hi`` 95% bootstrap bounds for R@1/5/10;
-    ``dsl_*`` (dual softmax, only when ``dsl``); ``alignment_loss`` (symmetric InfoNCE at
-    ``temperature`` on each video's first caption); ``cosine_top1``; ``cosine_gap``.
+    Keys: ``t2v_R@1`` … ``v2t_MeanR`` and their ``_lo`` / ``_hi`` 95% bootstrap bounds for R@1/5/10
+    (resampling videos with their captions, or the groups of ``pairs``); ``dsl_*`` (dual softmax, only
+    when ``dsl``); ``alignment_loss`` (symmetric InfoNCE at ``temperature`` on each video's first
+    caption); ``cosine_top1``; ``cosine_gap``; with hard pairs, ``pair_acc`` (+ ``_lo``/``_hi``/``pair_n``,
+    see :func:`vtr.metrics.pair_outcomes`).
     """
     owners = np.asarray(caption_to_video)
     sim = np.asarray(text_emb, dtype=np.float32) @ np.asarray(video_emb, dtype=np.float32).T
-    out: dict[str, float] = dict(M.retrieval_metrics(sim, owners))
-    for key, (low, high) in M.retrieval_cis(sim, owners, n_boot=n_boot, seed=seed).items():
+    out: dict[str, float] = dict(M.retrieval_metrics(sim, owners, v2t_rule=v2t_rule))
+    clusters = pairs.clusters if pairs is not None else None
+    cis = M.retrieval_cis(sim, owners, n_boot=n_boot, seed=seed, video_clusters=clusters, v2t_rule=v2t_rule)
+    for key, (low, high) in cis.items():
         out[f"{key}_lo"], out[f"{key}_hi"] = low, high
     if dsl:
-        out.update(M.dsl_retrieval_metrics(sim, owners))
+        out.update(M.dsl_retrieval_metrics(sim, owners, v2t_rule=v2t_rule))
     out["alignment_loss"] = M.info_nce_loss(sim[first_caption_index(owners)], temperature)
     out["cosine_top1"] = M.cosine_top1_accuracy(sim, owners)
     out["cosine_gap"] = M.cosine_gap(sim, owners)
+    if pairs is not None and pairs.any:
+        out.update(pair_metrics(M.pair_outcomes(sim, owners, pairs.partner)))
     return out

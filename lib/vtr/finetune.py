@@ -4,7 +4,7 @@
     test = build_features(cfg, encoder, "test", text=...)
     runs = run_grid(cfg, specs, {"uniform": (train, val, test)}, out_root=...)   # one row per (config, seed)
     summary_table(runs.table, ["scorer", "loss"])                 # mean ± std over seeds
-    paired_differences(runs, a, b)                                # paired bootstrap on the test queries
+    paired_differences(runs, comparisons)                         # clustered bootstrap, Holm-corrected
 
 * **Features.** With ``finetune.unfreeze_blocks == 0`` (the sample profile) the encoder is frozen:
   per-frame video embeddings come from the shared embedding cache (:func:`vtr.embeddings.embed_videos`,
@@ -17,11 +17,20 @@
   sees the (B, B) score matrix. Pair scorers score every in-batch pair, or (``hard_negatives = n``)
   the positives plus the n hardest dual-encoder negatives of each row and column, the dual score
   standing in for the rest.
-* **Evaluation.** :func:`score_retrieval` shortlists each caption's top ``rerank_k`` videos (and each
-  video's top k captions) with the dual part and re-scores those pairs with the pair scorer;
-  shortlisted pairs rank above the rest. :func:`evaluate` reports R@1/5/10, MedR (both directions,
-  bootstrap intervals), the held-out alignment loss (InfoNCE at ``finetune.temperature`` on each
-  test video's first caption, seed 003's number) and the cosine gap, all from the same scores.
+* **Evaluation.** :func:`score_retrieval` follows the standard re-ranking protocol: each query
+  re-scores its own top ``rerank_k`` candidates of the dual part with the pair scorer (t2v: each
+  caption its top k videos; v2t: each video its top k captions), and those rank above the rest, so a
+  query's rank never depends on the other direction's shortlist. :func:`evaluate` reports R@1/5/10,
+  MedR (both directions, v2t by the CLIP4Clip rule, bootstrap intervals over clips or hard-pair
+  groups), the pair accuracy on hard pairs, and the held-out alignment loss (InfoNCE at
+  ``finetune.temperature``, seed 003's number) and cosine gap, both from one consistent matrix: the
+  scorer's own score of every test video's first caption against every test video.
+* **Comparisons.** :func:`paired_differences` compares configurations over all their seeds with the
+  two-level bootstrap of :mod:`vtr.metrics` (test clips or hard-pair groups resampled, shared by both
+  sides; seeds resampled, paired by seed; a side's value is its mean over seeds), and the pair accuracy
+  with an exact McNemar test on (seed, caption) pairs; each family of p-values (one per metric) is
+  Holm–Bonferroni corrected, and :func:`describe_differences` builds the verdicts from the adjusted
+  results. With one seed the intervals cover the test clips only, not training noise.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from tqdm.auto import tqdm
 from vtr import metrics as M
 from vtr.data.sources import load_clips
 from vtr.embeddings import default_cache_dir, embed_videos
-from vtr.evaluation import first_caption_index
+from vtr.evaluation import HardPairs, first_caption_index, hard_pairs, pair_metrics
 from vtr.losses import contrastive_loss, get_loss
 from vtr.models.crossmodal import (
     DualEncoderScorer,
@@ -84,10 +93,20 @@ class FeatureSplit:
     token_ids: Tensor | None = None  # (Q, L) tokens, for a tuned text tower
     pixels: Tensor | None = None  # (N, T, H, W, 3) uint8 frames, for a tuned image tower
     errors: dict[str, str] = field(default_factory=dict)  # videos left out, with the reason
+    pairs: HardPairs | None = None  # hard-pair groups and partners (None: every clip on its own)
 
     @property
     def caption_categories(self) -> list[str]:
         return [self.categories[v] for v in self.caption_to_video]
+
+    @property
+    def video_clusters(self) -> np.ndarray:
+        """The bootstrap unit of every video: its hard-pair group, else the video itself."""
+        return self.pairs.clusters if self.pairs is not None else np.asarray(self.ids)
+
+    @property
+    def caption_clusters(self) -> np.ndarray:
+        return self.video_clusters[self.caption_to_video]
 
     def captions_of(self) -> list[np.ndarray]:
         """Caption indices of every video."""
@@ -176,6 +195,7 @@ def build_features(
         token_ids=token_ids,
         pixels=pixels,
         errors=errors,
+        pairs=hard_pairs([r.id for r in ok], [r.meta for r in ok]),
     )
 
 
@@ -308,35 +328,51 @@ def training_scores(scorer: DualEncoderScorer, text: TextFeatures, video: VideoF
 
 @dataclass
 class RetrievalScores:
-    ranking: np.ndarray  # (Q, N) what ranks are computed from (shortlisted pairs offset to the top)
-    raw: np.ndarray  # (Q, N) the scores themselves: pair scores on the shortlist, dual scores elsewhere
-    shortlist: np.ndarray  # (Q, N) bool, the re-scored pairs
+    ranking: np.ndarray  # (Q, N) t2v: what caption ranks come from (each row's shortlist offset to the top)
+    raw: np.ndarray  # (Q, N) t2v scores: pair scores on each row's shortlist, dual scores elsewhere
+    shortlist: np.ndarray  # (Q, N) bool, each caption's top-k videos (re-scored)
+    v2t_ranking: np.ndarray  # (Q, N) v2t: each column's top-k captions re-scored and offset to the top
+    v2t_shortlist: np.ndarray  # (Q, N) bool, each video's top-k captions
+    square: np.ndarray  # (N, N) the scorer's score of each video's first caption against every video
+
+
+def _rerank(
+    dual: Tensor, pair_of: Callable[[Tensor, Tensor], Tensor], k: int, dim: int
+) -> tuple[Tensor, ...]:
+    """Re-score each query's own top-``k`` candidates along ``dim`` (1: rows are the queries, 0: columns)."""
+    top = dual.topk(min(k, dual.shape[dim]), dim=dim).indices
+    shortlist = torch.zeros_like(dual, dtype=torch.bool).scatter_(dim, top, True)
+    t_idx, v_idx = shortlist.nonzero(as_tuple=True)
+    pair = pair_of(t_idx, v_idx)
+    return (
+        shortlist,
+        dual.index_put((t_idx, v_idx), pair),
+        dual.index_put((t_idx, v_idx), pair + _SHORTLIST_OFFSET),
+    )
 
 
 @torch.no_grad()
 def score_retrieval(model: FinetuneModel, split: FeatureSplit, k: int, batch: int = 256) -> RetrievalScores:
-    """Scores of every caption of ``split`` against every video: the dual encoder everywhere, re-scored
-    with the pair scorer on each caption's top-``k`` videos and each video's top-``k`` captions."""
+    """Scores of every caption of ``split`` against every video by the standard re-ranking protocol:
+    the dual encoder everywhere, each query's own top-``k`` candidates re-scored with the pair scorer
+    (t2v rows: a caption's top k videos; v2t columns: a video's top k captions), and placed above the
+    rest. Also the scorer's full matrix on each video's first caption (``square``)."""
     model.eval()
     text, video = _all_features(model, split, batch)
     scorer = model.scorer
     dual = scorer.dual_scores(text, video)
+    first = torch.as_tensor(first_caption_index(split.caption_to_video), device=dual.device)
     if not scorer.is_pair_scorer:
         sim = dual.cpu().numpy().astype(np.float64)
-        return RetrievalScores(sim, sim, np.zeros(sim.shape, dtype=bool))
-    q, n = dual.shape
-    shortlist = torch.zeros_like(dual, dtype=torch.bool)
-    shortlist.scatter_(1, dual.topk(min(k, n), dim=1).indices, True)
-    shortlist.scatter_(0, dual.topk(min(k, q), dim=0).indices, True)
-    t_idx, v_idx = shortlist.nonzero(as_tuple=True)
-    pair = scorer.pair_scores(text, video, t_idx, v_idx)
-    raw = dual.index_put((t_idx, v_idx), pair)
-    ranking = dual.index_put((t_idx, v_idx), pair + _SHORTLIST_OFFSET)
-    return RetrievalScores(
-        ranking.cpu().numpy().astype(np.float64),
-        raw.cpu().numpy().astype(np.float64),
-        shortlist.cpu().numpy(),
-    )
+        none = np.zeros(sim.shape, dtype=bool)
+        return RetrievalScores(sim, sim, none, sim, none.copy(), sim[first.cpu().numpy()])
+    pair_of = lambda t_idx, v_idx: scorer.pair_scores(text, video, t_idx, v_idx)  # noqa: E731
+    shortlist, raw, ranking = _rerank(dual, pair_of, k, dim=1)
+    v2t_shortlist, _, v2t_ranking = _rerank(dual, pair_of, k, dim=0)
+    square = scorer.scores(text.index(first), video)
+    as_np = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
+    return RetrievalScores(as_np(ranking), as_np(raw), shortlist.cpu().numpy(), as_np(v2t_ranking),
+                           v2t_shortlist.cpu().numpy(), as_np(square))  # fmt: skip
 
 
 def _all_features(
@@ -364,6 +400,7 @@ class Evaluation:
     t2v_ranks: np.ndarray
     v2t_ranks: np.ndarray
     scores: RetrievalScores
+    pair_outcomes: np.ndarray  # per hard-pair caption: own clip scored above the partner
 
 
 def evaluate(
@@ -372,17 +409,23 @@ def evaluate(
     """Held-out metrics of ``model`` on ``split`` (see the module docstring for what each one is)."""
     scores = score_retrieval(model, split, ft.rerank_k)
     owners = split.caption_to_video
-    t2v, v2t = M.t2v_ranks(scores.ranking, owners), M.v2t_ranks(scores.ranking, owners)
+    t2v, v2t = M.t2v_ranks(scores.ranking, owners), M.v2t_ranks(scores.v2t_ranking, owners)
     out: dict[str, float] = {}
+    clusters = {"t2v": split.caption_clusters, "v2t": split.video_clusters}
     for direction, ranks in (("t2v", t2v), ("v2t", v2t)):
         for name, value in M.recall_metrics(ranks, (1, 5, 10)).items():
             out[f"{direction}_{name}"] = value
         for name in ("R@1", "R@5", "R@10"):
-            low, high = M.bootstrap_ci(ranks, name, n_boot=n_boot or ft.n_boot, seed=seed)
+            low, high = M.bootstrap_ci(ranks, name, n_boot=n_boot or ft.n_boot, seed=seed,
+                                       clusters=clusters[direction])  # fmt: skip
             out[f"{direction}_{name}_lo"], out[f"{direction}_{name}_hi"] = low, high
-    out["alignment_loss"] = M.info_nce_loss(scores.raw[first_caption_index(owners)], ft.temperature)
-    out["cosine_gap"] = M.cosine_gap(scores.raw, owners)
-    return Evaluation(out, t2v, v2t, scores)
+    out["alignment_loss"] = M.info_nce_loss(scores.square, ft.temperature)
+    out["cosine_gap"] = M.cosine_gap(scores.square)
+    partner = split.pairs.partner if split.pairs is not None else np.full(len(split.ids), -1)
+    outcomes = M.pair_outcomes(scores.ranking, owners, partner)
+    if outcomes.size:
+        out.update(pair_metrics(outcomes))
+    return Evaluation(out, t2v, v2t, scores, outcomes)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -471,7 +514,7 @@ def train_one(
         return embedding_loss(m.scorer.embed_text(text), m.scorer.embed_video(video))
 
     def validate(m: FinetuneModel) -> dict[str, float]:
-        scores = score_retrieval(m, val, cfg.finetune.rerank_k)
+        scores = score_retrieval(m, val, cfg.finetune.rerank_k)  # t2v ranking: each caption's own top k
         ranks = M.t2v_ranks(scores.ranking, val.caption_to_video)
         return {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
 
@@ -497,9 +540,11 @@ def train_one(
 @dataclass
 class GridResult:
     table: pd.DataFrame  # one row per RunSpec: its fields, best_epoch, final train loss, test metrics
-    ranks: dict[RunSpec, dict[str, np.ndarray]]  # test t2v / v2t ranks of every run
+    ranks: dict[RunSpec, dict[str, np.ndarray]]  # test "t2v" / "v2t" ranks and "pair" outcomes of every run
     histories: dict[RunSpec, pd.DataFrame]
     categories: list[str]  # category of every test caption (for breakdowns)
+    caption_clusters: np.ndarray | None = None  # bootstrap unit of every test caption (clip / pair group)
+    video_clusters: np.ndarray | None = None  # bootstrap unit of every test video
 
 
 def run_key(cfg: Profile, spec: RunSpec, extra: dict[str, Any] | None = None) -> str:
@@ -541,12 +586,16 @@ def run_grid(
     """Train and test every spec; ``splits[strategy] = (train, val, test)``. Finished runs are reloaded
     from their checkpoints (the folder name hashes every setting), so re-running a grid is cheap."""
     rows, ranks, histories = [], {}, {}
-    categories: list[str] = []
+    # Comparisons pair runs by test caption; strategies whose test splits lost different clips to decode
+    # errors cannot be paired, which paired_differences reports (different shapes).
+    test = splits[specs[0].strategy][2] if specs else None
     with cpu_threads(cfg.finetune.cpu_threads if resolve_device(cfg.device).type == "cpu" else 0):
         for spec in tqdm(specs, desc="runs", disable=not show_progress(progress)):
             _run_spec(cfg, spec, splits, out_root, encoder, epochs, rows, ranks, histories)
-            categories = splits[spec.strategy][2].caption_categories
-    return GridResult(pd.DataFrame(rows), ranks, histories, categories)
+    if test is None:
+        return GridResult(pd.DataFrame(rows), ranks, histories, [])
+    return GridResult(pd.DataFrame(rows), ranks, histories, test.caption_categories, test.caption_clusters,
+                      test.video_clusters)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -586,7 +635,7 @@ def _run_spec(
         "train_loss": float(final["train_loss"]),
         **evaluation.metrics,
     })  # fmt: skip
-    ranks[spec] = {"t2v": evaluation.t2v_ranks, "v2t": evaluation.v2t_ranks}
+    ranks[spec] = {"t2v": evaluation.t2v_ranks, "v2t": evaluation.v2t_ranks, "pair": evaluation.pair_outcomes}
     histories[spec] = history
 
 
@@ -620,6 +669,19 @@ def pooled_ranks(grid: GridResult, select: dict[str, Any], direction: str = "t2v
     return np.concatenate([grid.ranks[s][direction] for s in chosen])
 
 
+def run_ranks(
+    grid: GridResult, select: dict[str, Any], direction: str = "t2v"
+) -> tuple[list[int], np.ndarray]:
+    """``(seeds, (n_seeds, n_queries) array)``: the test ranks (or ``"pair"`` outcomes) of every run
+    matching ``select``, one row per seed in seed order."""
+    chosen = sorted(
+        (s for s in grid.ranks if all(getattr(s, k) == v for k, v in select.items())), key=lambda s: s.seed
+    )
+    if not chosen:
+        raise KeyError(f"no run matches {select}")
+    return [s.seed for s in chosen], np.stack([grid.ranks[s][direction] for s in chosen])
+
+
 def paired_differences(
     grid: GridResult,
     comparisons: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
@@ -627,34 +689,76 @@ def paired_differences(
     *,
     n_boot: int = 1000,
     seed: int = 0,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """``metric(b) - metric(a)`` on the test queries of all seeds with a paired bootstrap interval,
-    one row per (comparison, metric); ``significant`` when the 95% interval excludes 0."""
+    """``metric(b) - metric(a)`` (means over seeds) for each comparison, one row per (comparison, metric):
+    the paired two-level bootstrap interval and p-value (see the module docstring), ``p_holm`` the
+    Holm–Bonferroni adjusted p over the comparisons of that metric (one family per metric), and
+    ``significant`` when ``p_holm < alpha``. With hard pairs, rows ``metric == "pair_acc"`` give the
+    pair-accuracy difference with an exact McNemar test on (seed, caption) pairs, Holm-corrected as
+    their own family (``low``/``high`` are NaN there: McNemar gives no interval)."""
     rows = []
+    has_pairs = all("pair" in r for r in grid.ranks.values())
     for name, a, b in comparisons:
-        ranks_a, ranks_b = pooled_ranks(grid, a), pooled_ranks(grid, b)
-        if ranks_a.shape != ranks_b.shape:
-            raise ValueError(
-                f"{name}: the two sides ran with different seeds ({ranks_a.shape} vs {ranks_b.shape})"
-            )
+        (seeds_a, ranks_a), (seeds_b, ranks_b) = run_ranks(grid, a), run_ranks(grid, b)
+        if seeds_a != seeds_b:
+            raise ValueError(f"{name}: the two sides ran with different seeds ({seeds_a} vs {seeds_b})")
         for metric in metrics:
-            d = M.paired_bootstrap_diff(ranks_a, ranks_b, metric, n_boot=n_boot, seed=seed)
+            d = M.paired_bootstrap_diff(ranks_a, ranks_b, metric, n_boot=n_boot, seed=seed,
+                                        clusters=grid.caption_clusters)  # fmt: skip
             rows.append({"comparison": name, "metric": f"t2v_{metric}", "diff": d.diff, "low": d.low,
-                         "high": d.high, "significant": d.significant})  # fmt: skip
-    return pd.DataFrame(rows)
+                         "high": d.high, "p": d.p_value})  # fmt: skip
+        pair_a, pair_b = (run_ranks(grid, x, "pair")[1] for x in (a, b)) if has_pairs else (np.empty(0),) * 2
+        if pair_a.size:
+            test = M.mcnemar_exact(pair_a, pair_b)
+            rows.append({"comparison": name, "metric": "pair_acc", "diff": 100.0 * (pair_b.mean() - pair_a.mean()),
+                         "low": np.nan, "high": np.nan, "p": test.p_value})  # fmt: skip
+    table = pd.DataFrame(rows, columns=["comparison", "metric", "diff", "low", "high", "p"])
+    table["p_holm"] = np.nan
+    for _, part in table.groupby("metric", sort=False):
+        table.loc[part.index, "p_holm"] = M.holm(part["p"])
+    table["significant"] = table["p_holm"] < alpha
+    return table
 
 
-def describe_differences(diffs: pd.DataFrame, metric: str = "t2v_R@1") -> str:
-    """A sentence per comparison built from the significance flags: what the numbers support, no more."""
-    sentences = []
-    for row in diffs[diffs["metric"] == metric].itertuples():
-        interval = f"{row.diff:+.1f} points, 95% CI [{row.low:+.1f}, {row.high:+.1f}]"
+def describe_differences(diffs: pd.DataFrame, metric: str = "t2v_R@1", alpha: float = 0.05) -> str:
+    """The verdicts from the Holm-adjusted results: a count sentence, then one sentence per comparison.
+    A difference is called a gain or a loss only when its adjusted p is below ``alpha``."""
+    part = diffs[diffs["metric"] == metric]
+    n_real = int(part["significant"].sum())
+    sentences = [
+        f"{n_real} of {len(part)} {metric} differences are real after Holm–Bonferroni correction "
+        f"(family-wise error {alpha:.0%})."
+    ]
+    for row in part.itertuples():
+        if np.isfinite(row.low):
+            interval = f"{row.diff:+.1f} points, 95% CI [{row.low:+.1f}, {row.high:+.1f}]"
+        else:
+            interval = f"{row.diff:+.1f} points"
         if row.significant:
             verdict = "a real gain" if row.diff > 0 else "a real loss"
         else:
             verdict = "not distinguishable from zero"
-        sentences.append(f"{row.comparison}: {metric} {interval}, {verdict}.")
+        sentences.append(
+            f"{row.comparison}: {metric} {interval}, Holm-adjusted p = {row.p_holm:.3g}, {verdict}."
+        )
     return " ".join(sentences)
+
+
+def pair_accuracy_table(grid: GridResult, by: Sequence[str]) -> pd.DataFrame:
+    """Pair accuracy per group of ``by``: pooled over seeds (= the mean of the per-seed shares), with the
+    exact interval on the pooled (seed, caption) trials, and the spread of the per-seed shares."""
+    lines = []
+    for group in sorted({tuple(getattr(s, k) for k in by) for s in grid.ranks}):
+        seeds, outcomes = run_ranks(grid, dict(zip(by, group, strict=True)), "pair")
+        if not outcomes.size:
+            continue
+        acc = M.pair_accuracy(outcomes)
+        per_seed = 100.0 * outcomes.mean(axis=1)
+        lines.append({**dict(zip(by, group, strict=True)), "pair_acc": acc.accuracy, "low": acc.low,
+                      "high": acc.high, "seed_std": float(np.std(per_seed, ddof=1)) if len(seeds) > 1 else np.nan,
+                      "captions": outcomes.shape[1], "seeds": len(seeds)})  # fmt: skip
+    return pd.DataFrame(lines).set_index(list(by)) if lines else pd.DataFrame()
 
 
 def category_breakdown(grid: GridResult, by: Sequence[str], metric: str = "R@1") -> pd.DataFrame:

@@ -24,6 +24,12 @@ separate ``dsl_*`` columns):
   embeddings, trained with InfoNCE; ``mean`` (CLIP4Clip's meanP) vs ``seqtransf`` (seqTransf).
 
 Model selection uses a held-out part of the training split (``val_fraction``), never the test set.
+
+Statistics: intervals resample test videos with all their captions, or hard-pair groups where the
+sample world records them (:func:`sample_world_pairs`); there the pair accuracy (share of captions
+scoring their own clip above its partner, exact interval) sits beside R@K. :func:`gains_table` tests
+every row against zero-shot (paired clustered bootstrap for R@1, exact McNemar for pair accuracy),
+Holm–Bonferroni corrected per family. v2t uses the CLIP4Clip rule; multi-caption tables say so.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from vtr import metrics as M
 from vtr.data.manifest import ClipRecord, ManifestError
 from vtr.data.msrvtt import VideoDataInfo, load_features, load_msrvtt, read_videodatainfo
 from vtr.embeddings import default_cache_dir, embed_profile_videos, embed_texts
-from vtr.evaluation import evaluate_retrieval
+from vtr.evaluation import HardPairs, evaluate_retrieval, hard_pairs
 from vtr.models.encoders import l2_normalize, pool_frames
 from vtr.paths import resolve
 from vtr.plots import frame_grid, grouped_bars
@@ -102,6 +108,7 @@ class SplitData:
     text: np.ndarray  # (Q, Dt) float32 L2-normalised caption embeddings
     dropped: dict[str, str] = field(default_factory=dict)  # video id -> why it has no features
     base_dir: Path | None = None  # where relative ``record.video`` paths resolve (frames for figures)
+    pairs: HardPairs | None = None  # hard pairs among the videos (the sample world), else None
 
     @cached_property
     def videos(self) -> np.ndarray:
@@ -228,7 +235,7 @@ def load_split(
         frames_by_id = dict(zip(embedded.ids, embedded.frames, strict=True))
         dropped = embedded.errors
     cache = default_cache_dir(cfg)
-    return assemble_split(
+    data = assemble_split(
         split,
         records,
         frames_by_id,
@@ -236,6 +243,19 @@ def load_split(
         dropped,
         videos_dir,
     )
+    return dataclasses.replace(data, pairs=sample_world_pairs(cfg, data.ids))
+
+
+def sample_world_pairs(cfg: Profile, ids: Sequence[str]) -> HardPairs | None:
+    """The sample world's hard pairs among ``ids`` (its MSR-VTT files keep no pair fields, so they are read
+    from the world's manifest); None for real MSR-VTT (``data.msrvtt_annotations`` set)."""
+    if cfg.data.msrvtt_annotations:
+        return None
+    from vtr.data.synthetic import sample_world
+
+    meta = {r.id: r.meta for r in sample_world(cfg).clips()}
+    pairs = hard_pairs(list(ids), [meta.get(i, {}) for i in ids])
+    return pairs if pairs.any else None
 
 
 def split_train_val(data: SplitData, fraction: float, seed: int) -> tuple[SplitData, SplitData | None]:
@@ -368,6 +388,7 @@ class Row:
     metrics: dict[str, float]
     history: pd.DataFrame | None = None  # training history (None for untrained rows)
     note: str = ""
+    pairs: HardPairs | None = None
 
     @cached_property
     def sim(self) -> np.ndarray:
@@ -381,6 +402,18 @@ class Row:
     def v2t_ranks(self) -> np.ndarray:
         return M.v2t_ranks(self.sim, self.caption_to_video)
 
+    @cached_property
+    def pair_outcomes(self) -> np.ndarray:
+        """Per hard-pair caption: own clip scored above the partner (empty without pairs)."""
+        if self.pairs is None:
+            return np.zeros(0, dtype=bool)
+        return M.pair_outcomes(self.sim, self.caption_to_video, self.pairs.partner)
+
+    @property
+    def video_clusters(self) -> np.ndarray:
+        """The bootstrap unit of each video: its hard-pair group, else the video itself."""
+        return self.pairs.clusters if self.pairs is not None else np.arange(len(self.videos))
+
 
 def score_row(
     name: str,
@@ -393,16 +426,18 @@ def score_row(
     temperature: float = 0.07,
     history: pd.DataFrame | None = None,
     note: str = "",
+    pairs: HardPairs | None = None,
 ) -> Row:
     """Every retrieval number (:func:`vtr.evaluation.evaluate_retrieval`) plus MedR / MeanR intervals."""
     metrics = evaluate_retrieval(
-        text, videos, caption_to_video, temperature=temperature, n_boot=n_boot, seed=seed
+        text, videos, caption_to_video, temperature=temperature, n_boot=n_boot, seed=seed, pairs=pairs
     )
     row = Row(name, np.asarray(text, np.float32), np.asarray(videos, np.float32),
-              np.asarray(caption_to_video), metrics, history, note)  # fmt: skip
+              np.asarray(caption_to_video), metrics, history, note, pairs)  # fmt: skip
+    clusters = {"t2v": row.video_clusters[row.caption_to_video], "v2t": row.video_clusters}
     for direction, ranks in (("t2v", row.t2v_ranks), ("v2t", row.v2t_ranks)):
         for stat in ("MedR", "MeanR"):
-            low, high = M.bootstrap_ci(ranks, stat, n_boot=n_boot, seed=seed)
+            low, high = M.bootstrap_ci(ranks, stat, n_boot=n_boot, seed=seed, clusters=clusters[direction])
             metrics[f"{direction}_{stat}_lo"], metrics[f"{direction}_{stat}_hi"] = low, high
     return row
 
@@ -574,7 +609,7 @@ def compute_rows(
     mr = cfg.msrvtt_recall
     fit_part, val = split_train_val(train, mr.val_fraction, cfg.seed)
     same_width = test.text.shape[1] == test.frames.shape[-1]
-    score = dict(n_boot=mr.n_boot, seed=cfg.seed, temperature=mr.temperature)
+    score = dict(n_boot=mr.n_boot, seed=cfg.seed, temperature=mr.temperature, pairs=test.pairs)
     rows: dict[str, Row] = {}
 
     def where(name: str) -> Path | None:
@@ -618,12 +653,14 @@ _STATS = ("R@1", "R@5", "R@10", "MedR", "MeanR")
 
 def recall_table(rows: dict[str, Row], digits: int = 1) -> pd.DataFrame:
     """One line per (system, direction): R@1/5/10, MedR, MeanR with 95% bootstrap intervals, then the
-    same five after dual-softmax re-scoring (``DSL ...``)."""
+    same five after dual-softmax re-scoring (``DSL ...``). With several captions per video the v2t
+    lines name their rule (``v2t (clip4clip rule)``)."""
     lines = []
     for name, row in rows.items():
         m = row.metrics
         for d in M.DIRECTIONS:
-            line: dict[str, Any] = {"system": name, "direction": d}
+            label = M.v2t_label(row.caption_to_video) if d == "v2t" else d
+            line: dict[str, Any] = {"system": name, "direction": label}
             for stat in _STATS:
                 line[stat] = round(m[f"{d}_{stat}"], digits)
                 if f"{d}_{stat}_lo" in m:
@@ -636,22 +673,50 @@ def recall_table(rows: dict[str, Row], digits: int = 1) -> pd.DataFrame:
     return pd.DataFrame(lines).set_index(["system", "direction"])
 
 
+def pair_table(rows: dict[str, Row]) -> pd.DataFrame:
+    """Pair accuracy per system (percent, exact Clopper–Pearson interval); empty without hard pairs."""
+    lines = []
+    for name, row in rows.items():
+        if row.pair_outcomes.size:
+            acc = M.pair_accuracy(row.pair_outcomes)
+            lines.append({"system": name, "pair_acc": acc.accuracy, "low": acc.low, "high": acc.high,
+                          "captions": acc.n})  # fmt: skip
+    return pd.DataFrame(lines).set_index("system") if lines else pd.DataFrame()
+
+
 def gains_table(
-    rows: dict[str, Row], baseline: str = ZERO_SHOT, n_boot: int = 1000, seed: int = 0
+    rows: dict[str, Row], baseline: str = ZERO_SHOT, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
 ) -> pd.DataFrame:
-    """R@1 of every other row minus ``baseline``'s, per direction, with paired bootstrap intervals."""
+    """R@1 of every other row minus ``baseline``'s, per direction, with paired bootstrap intervals over the
+    test videos (or hard-pair groups) and p-values; ``significant`` after Holm–Bonferroni over the table's
+    comparisons. With hard pairs, ``Δpair_acc`` and its exact McNemar p (one value per system, shown on
+    the t2v line), Holm-corrected as a family of their own (``pair_significant``)."""
     if baseline not in rows:
         return pd.DataFrame()
     base = rows[baseline]
+    clusters = {"t2v": base.video_clusters[base.caption_to_video], "v2t": base.video_clusters}
     lines = []
     for name, row in rows.items():
         if name == baseline:
             continue
         for d, a, b in (("t2v", base.t2v_ranks, row.t2v_ranks), ("v2t", base.v2t_ranks, row.v2t_ranks)):
-            diff = M.paired_bootstrap_diff(a, b, "R@1", n_boot=n_boot, seed=seed)
-            lines.append({"system": name, "direction": d, "ΔR@1": diff.diff, "low": diff.low,
-                          "high": diff.high, "significant": diff.significant})  # fmt: skip
-    return pd.DataFrame(lines).set_index(["system", "direction"]) if lines else pd.DataFrame()
+            diff = M.paired_bootstrap_diff(a, b, "R@1", n_boot=n_boot, seed=seed, clusters=clusters[d])
+            line = {"system": name, "direction": d, "ΔR@1": diff.diff, "low": diff.low, "high": diff.high,
+                    "p": diff.p_value}  # fmt: skip
+            if d == "t2v" and base.pair_outcomes.size:
+                test = M.mcnemar_exact(base.pair_outcomes, row.pair_outcomes)
+                line["Δpair_acc"] = 100.0 * (row.pair_outcomes.mean() - base.pair_outcomes.mean())
+                line["pair_p"] = test.p_value
+            lines.append(line)
+    if not lines:
+        return pd.DataFrame()
+    table = pd.DataFrame(lines).set_index(["system", "direction"])
+    table["p_holm"] = M.holm(table["p"])
+    table["significant"] = table["p_holm"] < alpha
+    if "pair_p" in table:
+        table["pair_p_holm"] = M.holm(table["pair_p"])
+        table["pair_significant"] = table["pair_p_holm"] < alpha
+    return table
 
 
 def breakdown_table(rows: dict[str, Row], labels: Sequence[str] | pd.Categorical, by: str) -> pd.DataFrame:
@@ -861,8 +926,12 @@ def summary_metrics(
         out[key] = {name: dict(zip(part[by].astype(str), part["R@1"], strict=True))
                     for name, part in table.groupby("system", sort=False)}  # fmt: skip
     if not gains.empty:
-        out["gain_vs_zero_shot"] = {f"{s} {d}": {"dR@1": r["ΔR@1"], "low": r["low"], "high": r["high"]}
-                                    for (s, d), r in gains.iterrows()}  # fmt: skip
+        out["gain_vs_zero_shot"] = {
+            f"{s} {d}": {"dR@1": r["ΔR@1"], "low": r["low"], "high": r["high"], "p_holm": r["p_holm"],
+                         "significant": bool(r["significant"])}
+            for (s, d), r in gains.iterrows()
+        }  # fmt: skip
+        out["n_real_gains_R@1"] = int(gains["significant"].sum())
     return out
 
 

@@ -10,6 +10,13 @@ The code behind notebook ``01_baselines``; every number it reports comes from he
     run = zero_shot_run(encoder, clips, n_frames=8, strategy="uniform", size=64)
     run.metrics["t2v_R@1"], run.outcomes().head()
     table = zero_shot_sweep(encoder, clips, ["uniform", "mean"], [4, 8], size=64)
+    runs = sweep_runs(encoder, clips, ["uniform", "mean"], [4, 8], size=64)
+    sweep_differences(runs, ("uniform", 8))                 # every setting vs the reference, Holm-corrected
+
+Intervals resample clips (with all their captions), or hard-pair groups where the manifest names
+them; where clips come in hard pairs the pair accuracy is reported beside R@K
+(:func:`vtr.metrics.pair_outcomes`: with ``uniform`` sampling and mean pooling the two clips of a
+reversal pair get the same embedding, so those captions tie and count as wrong).
 
 Videos that fail to decode are left out of the gallery together with their captions, and named
 in ``run.errors``; the query count in the metrics says how many remained.
@@ -34,7 +41,7 @@ from vtr.data.manifest import DataWarning
 from vtr.data.msrvtt import load_msrvtt
 from vtr.data.sources import ClipSet
 from vtr.embeddings import VideoEmbeddings, embed_texts, embed_videos
-from vtr.evaluation import evaluate_retrieval
+from vtr.evaluation import HardPairs, evaluate_retrieval, hard_pairs
 from vtr.models.encoders import Encoder
 from vtr.paths import resolve
 from vtr.progress import show_progress
@@ -74,6 +81,25 @@ class ZeroShotRun:
     @cached_property
     def t2v_ranks(self) -> np.ndarray:
         return M.t2v_ranks(self.sim, self.caption_to_video)
+
+    @cached_property
+    def pairs(self) -> HardPairs:
+        by_id = {r.id: r.meta for r in self.clips.records}
+        return hard_pairs(self.embedded.ids, [by_id[i] for i in self.embedded.ids])
+
+    @cached_property
+    def caption_clusters(self) -> np.ndarray:
+        """The resampling unit of every query (its clip, or its hard-pair group)."""
+        return self.pairs.clusters[self.caption_to_video]
+
+    @cached_property
+    def pair_outcomes(self) -> np.ndarray:
+        """Per hard-pair caption: own clip scored above the partner (empty without pairs)."""
+        return M.pair_outcomes(self.sim, self.caption_to_video, self.pairs.partner)
+
+    @property
+    def v2t_label(self) -> str:
+        return M.v2t_label(self.caption_to_video)
 
     def outcomes(self) -> pd.DataFrame:
         """One row per query: caption, clip, category, rank, similarity margin, and the clip ranked first."""
@@ -144,9 +170,44 @@ def zero_shot_run(
     captions, owners = aligned_queries(clips, embedded)
     text = embed_texts(encoder, captions, cache_dir, progress=progress)
     sim = text @ embedded.embeddings.T
-    metrics = evaluate_retrieval(text, embedded.embeddings, owners, n_boot=n_boot, seed=seed)
+    by_id = {r.id: r.meta for r in clips.records}
+    pairs = hard_pairs(embedded.ids, [by_id[i] for i in embedded.ids])
+    metrics = evaluate_retrieval(text, embedded.embeddings, owners, n_boot=n_boot, seed=seed, pairs=pairs)
     metrics.update(n_videos=float(len(embedded)), n_queries=float(len(captions)))
     return ZeroShotRun(clips, embedded, captions, owners, sim, metrics)
+
+
+def sweep_runs(
+    encoder: Encoder,
+    clips: ClipSet,
+    strategies: Sequence[str],
+    frame_counts: Sequence[int],
+    size: int | None = None,
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    n_boot: int = 1000,
+    progress: bool = True,
+) -> dict[tuple[str, int], ZeroShotRun]:
+    """One :class:`ZeroShotRun` per (strategy, frame count), in sweep order."""
+    grid = [(s, n) for s in strategies for n in frame_counts]
+    runs = {}
+    for strategy, n_frames in tqdm(grid, desc="zero-shot sweep", disable=not show_progress(progress)):
+        runs[strategy, n_frames] = zero_shot_run(
+            encoder, clips, n_frames, strategy, size, seed=seed, cache_dir=cache_dir, n_boot=n_boot,
+            progress=False,
+        )  # fmt: skip
+    return runs
+
+
+def sweep_table(runs: dict[tuple[str, int], ZeroShotRun]) -> pd.DataFrame:
+    """One row of metrics per (strategy, frame count), plus the number of clips that failed."""
+    return pd.DataFrame(
+        [
+            {"strategy": s, "n_frames": n, **run.metrics, "n_errors": len(run.errors)}
+            for (s, n), run in runs.items()
+        ]
+    )
 
 
 def zero_shot_sweep(
@@ -161,23 +222,61 @@ def zero_shot_sweep(
     n_boot: int = 1000,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """One row of metrics per (strategy, frame count), plus the number of clips that failed."""
-    rows = []
-    grid = [(s, n) for s in strategies for n in frame_counts]
-    for strategy, n_frames in tqdm(grid, desc="zero-shot sweep", disable=not show_progress(progress)):
-        run = zero_shot_run(
+    """:func:`sweep_table` of :func:`sweep_runs`."""
+    return sweep_table(
+        sweep_runs(
             encoder,
             clips,
-            n_frames,
-            strategy,
+            strategies,
+            frame_counts,
             size,
             seed=seed,
             cache_dir=cache_dir,
             n_boot=n_boot,
-            progress=False,
-        )
-        rows.append({"strategy": strategy, "n_frames": n_frames, **run.metrics, "n_errors": len(run.errors)})
-    return pd.DataFrame(rows)
+            progress=progress,
+        )  # fmt: skip
+    )
+
+
+def sweep_differences(
+    runs: dict[tuple[str, int], ZeroShotRun],
+    reference: tuple[str, int],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Every other setting minus ``reference``: t2v R@1 (paired clustered bootstrap) and, with hard pairs,
+    pair accuracy (exact McNemar). Each column of p-values is one family, Holm-corrected:
+    ``real`` (R@1) and ``pair_real`` are the adjusted verdicts at ``alpha``."""
+    if reference not in runs:
+        raise KeyError(f"reference setting {reference} is not in the sweep ({list(runs)})")
+    base = runs[reference]
+    lines = []
+    for key, run in runs.items():
+        if key == reference:
+            continue
+        if run.embedded.ids != base.embedded.ids:
+            raise ValueError(f"{key} and {reference} decoded different clips; they cannot be paired")
+        d = M.paired_bootstrap_diff(base.t2v_ranks, run.t2v_ranks, "R@1", n_boot=n_boot, seed=seed,
+                                    clusters=base.caption_clusters)  # fmt: skip
+        line = {"strategy": key[0], "n_frames": key[1], "dR@1": d.diff, "low": d.low, "high": d.high,
+                "p": d.p_value}  # fmt: skip
+        if base.pairs.any:
+            test = M.mcnemar_exact(base.pair_outcomes, run.pair_outcomes)
+            line.update(pair_acc=M.pair_accuracy(run.pair_outcomes).accuracy,
+                        d_pair_acc=100.0 * (run.pair_outcomes.mean() - base.pair_outcomes.mean()),
+                        pair_p=test.p_value)  # fmt: skip
+        lines.append(line)
+    table = pd.DataFrame(lines)
+    if table.empty:
+        return table
+    table["p_holm"] = M.holm(table["p"])
+    table["real"] = table["p_holm"] < alpha
+    if "pair_p" in table:
+        table["pair_p_holm"] = M.holm(table["pair_p"])
+        table["pair_real"] = table["pair_p_holm"] < alpha
+    return table
 
 
 def partner_confusion(outcomes: pd.DataFrame) -> float:

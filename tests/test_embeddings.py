@@ -39,10 +39,10 @@ def videos(tmp_path: Path) -> tuple[Path, list[ClipRecord]]:
     records = []
     for i, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
         video.write_video(root / f"v{i}.mp4", _clip(colour, 5 * i), fps=8)
-        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"]))
+        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"], split="test"))
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
-    records.insert(1, ClipRecord(id="bad", video="corrupt.mp4", captions=["broken"]))
-    records.append(ClipRecord(id="window", video="v0.mp4", captions=["first half"], start=0.0, end=0.75))
+    records.insert(1, ClipRecord(id="bad", video="corrupt.mp4", captions=["broken"], split="test"))
+    records.append(ClipRecord(id="window", video="v0.mp4", captions=["first half"], split="test", start=0.0, end=0.75))
     return root, records
 
 
@@ -117,7 +117,7 @@ def test_cache_is_reused_and_invalidated_by_content(encoder: Encoder, videos, tm
 
 def test_missing_file_is_an_error_not_a_crash(encoder: Encoder, videos, tmp_path) -> None:
     root, records = videos
-    gone = [*records[:1], ClipRecord(id="gone", video="nowhere.mp4", captions=["x"])]
+    gone = [*records[:1], ClipRecord(id="gone", video="nowhere.mp4", captions=["x"], split="test")]
     for cache in (None, tmp_path / "cache"):
         emb = embed_videos(encoder, gone, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
         assert emb.ids == ["v0"] and "nowhere.mp4" in emb.errors["gone"]

@@ -42,7 +42,9 @@ def videos(tmp_path: Path) -> tuple[Path, list[ClipRecord]]:
         records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"], split="test"))
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     records.insert(1, ClipRecord(id="bad", video="corrupt.mp4", captions=["broken"], split="test"))
-    records.append(ClipRecord(id="window", video="v0.mp4", captions=["first half"], split="test", start=0.0, end=0.75))
+    records.append(
+        ClipRecord(id="window", video="v0.mp4", captions=["first half"], split="test", start=0.0, end=0.75)
+    )
     return root, records
 
 

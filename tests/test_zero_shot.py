@@ -39,9 +39,13 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> ClipSet:
         frames = rng.integers(0, 255, size=(10, 32, 32, 3), dtype=np.uint8)
         video.write_video(root / f"v{i}.mp4", frames, fps=5)
         captions = [f"clip {i} first", f"clip {i} second"][: 1 + i % 2]
-        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=captions, split="test", category=f"cat{i % 2}"))
+        records.append(
+            ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=captions, split="test", category=f"cat{i % 2}")
+        )
     (root / "empty.mp4").write_bytes(b"")
-    records.insert(2, ClipRecord(id="bad", video="empty.mp4", captions=["never seen"], split="test", category="cat0"))
+    records.insert(
+        2, ClipRecord(id="bad", video="empty.mp4", captions=["never seen"], split="test", category="cat0")
+    )
     return ClipSet("toy", "test", records, root)
 
 

@@ -24,7 +24,10 @@ def test_a_record_cannot_be_built_without_split() -> None:
 
 
 def test_written_manifests_carry_split_and_read_back(tmp_path: Path) -> None:
-    records = [ClipRecord("a", "a.mp4", ["x"], "val"), ClipRecord("b", "b.mp4", ["y"], "test", start=0, end=1)]
+    records = [
+        ClipRecord("a", "a.mp4", ["x"], "val"),
+        ClipRecord("b", "b.mp4", ["y"], "test", start=0, end=1),
+    ]
     path = write_manifest(tmp_path / "m.jsonl", records)
     assert [json.loads(line)["split"] for line in path.read_text().splitlines()] == ["val", "test"]
     assert read_manifest(path) == records

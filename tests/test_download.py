@@ -327,15 +327,40 @@ def test_whole_file_download_is_cut_at_the_source_timestamps(site, tmp_path):
     assert np.allclose(greys, GREY_STEP * (15 + np.arange(30)), atol=3)
 
 
-def test_a_stalled_server_is_a_timeout(site, tmp_path):
+def test_a_stalled_server_is_a_timeout_and_retried_on_the_next_run(site, tmp_path):
     server = site["server"]
     cfg = _cfg(server, timeout=1.0)
+    rows = [
+        _row("stalled0001", "00:00:01.000", "00:00:05.000"),
+        _row("missing4040", "00:00:01.000", "00:00:05.000"),
+    ]
     start = time.monotonic()
-    report = download_internvid(
-        cfg, metadata=[_row("stalled0001", "00:00:01.000", "00:00:05.000")], out_dir=tmp_path, progress=False
-    )
-    assert report.failed_by_reason == {"timeout": 1}
+    report = download_internvid(cfg, metadata=rows, out_dir=tmp_path, progress=False)
+    assert report.failed_by_reason == {"timeout": 1, "http_404": 1}
     assert time.monotonic() - start < 10
+    # A timeout says nothing lasting about the video: the next run tries it again, not the 404.
+    before = len(server.requests)
+    again = download_internvid(cfg, metadata=rows, out_dir=tmp_path, progress=False)
+    assert set(Path(p).stem for p in server.requests[before:]) == {"stalled0001"}
+    assert (again.retried_transient, again.skipped_failed) == (1, 1)
+    assert "1 retried after a transient failure" in again.summary()
+
+
+def test_an_os_error_while_fetching_is_transient(site, tmp_path, monkeypatch):
+    import errno
+
+    import vtr.download
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vtr.download, "cut_clip", no_space)
+    rows = [_row("goodclip001", "00:00:02.000", "00:00:05.000")]
+    report = download_internvid(_cfg(site["server"]), metadata=rows, out_dir=tmp_path, progress=False)
+    assert report.failed_by_reason == {"os_error": 1}
+    monkeypatch.undo()  # the disk has room again
+    again = download_internvid(_cfg(site["server"]), metadata=rows, out_dir=tmp_path, progress=False)
+    assert again.retried_transient == 1 and again.done == 1 and again.failed == 0
 
 
 def _textured_ramp_video(path: Path) -> None:
@@ -413,6 +438,8 @@ def test_a_host_without_byte_ranges_gives_whole_file_cuts_not_truncated(tmp_path
         ("ERROR: Unable to download webpage: The read operation timed out", "timeout"),
         ("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x1] moov atom not found", "truncated"),
         ("x.mp4: Invalid data found when processing input", "not_video"),
+        ("ERROR: unable to write data: [Errno 28] No space left on device", "os_error"),
+        ("av_interleaved_write_frame(): Input/output error", "os_error"),
         ("something nobody anticipated", "download_failed"),
     ],
 )

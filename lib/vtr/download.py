@@ -23,8 +23,10 @@ For each selected metadata row (:mod:`vtr.data.internvid`) one worker
 Every failure (dead, private or blocked video, HTTP error, timeout, truncated or non-video
 file, bad cut) becomes a ``failed`` status line with a short ``reason`` and the full ``detail``;
 the batch carries on. ``truncated`` is only said of a file held whole on disk: a read over the
-network that ends early says nothing about the file (see ``diagnose_media``). A rerun skips clips already done or failed (``retry_failed`` retries the
-failed ones). At the end ``<out>/manifest.jsonl`` (:mod:`vtr.data.manifest`) lists the clips that
+network that ends early says nothing about the file (see ``diagnose_media``). A rerun skips clips
+already done or failed for good (``retry_failed`` retries those too); failures of the moment
+(``TRANSIENT_REASONS``: a timeout, the network, a busy server, a full disk) are retried on every
+rerun. At the end ``<out>/manifest.jsonl`` (:mod:`vtr.data.manifest`) lists the clips that
 are done.
 """
 
@@ -63,6 +65,11 @@ REJECTED_FILE = "rejected_rows.jsonl"
 CLIPS_DIR = "clips"
 # Frames decoded across each finished clip to prove it is readable end to end.
 CHECK_FRAMES = 4
+# Failures that say nothing lasting about the video: a rerun tries these clips again by itself.
+TRANSIENT_REASONS = frozenset(
+    {"timeout", "network", "incomplete_read", "os_error", "http_408", "http_429", "http_500", "http_502",
+     "http_503", "http_504"}
+)  # fmt: skip
 
 
 class ClipError(Exception):
@@ -195,6 +202,12 @@ _REASONS: list[tuple[str, str]] = [
     (r"video unavailable|this video is (?:not |un)available|is not available", "unavailable"),
     (r"timed? ?out", "timeout"),
     (r"moov atom not found|end of file|partial file|stream ends prematurely|truncat", "truncated"),
+    # The machine, not the video (ENOSPC, EIO, EACCES, EMFILE, EROFS): may work next time. After
+    # "truncated": ffmpeg adds "Input/output error" to a network read that ended early.
+    (
+        r"no space left|input/output error|permission denied|too many open files|read-only file system",
+        "os_error",
+    ),
     (r"invalid data found when processing input|no video stream|does not contain any stream", "not_video"),
     (r"unsupported url", "unsupported_url"),
     (r"name or service not known|connection refused|network is unreachable|temporary failure", "network"),
@@ -461,7 +474,8 @@ def fetch_clip(clip: InternVidClip, cfg: InternVidConfig, out_dir: Path) -> Item
         )
     except Exception as err:  # noqa: BLE001 - one broken item must never stop the batch
         detail = _one_line(f"{type(err).__name__}: {err}")
-        return ItemStatus(status="failed", reason="error", detail=detail, finished_at=time.time(), **base)
+        reason = "os_error" if isinstance(err, OSError) else "error"  # a full disk is not the video's fault
+        return ItemStatus(status="failed", reason=reason, detail=detail, finished_at=time.time(), **base)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -523,7 +537,8 @@ class DownloadReport:
     failed: int = 0  # failed in this run or earlier (and not retried)
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_done: int = 0  # already done by an earlier run
-    skipped_failed: int = 0  # failed in an earlier run, not retried
+    skipped_failed: int = 0  # failed for good in an earlier run, not retried
+    retried_transient: int = 0  # failed in an earlier run for a TRANSIENT_REASONS reason: tried again
     invalid_rows: int = 0
     filtered: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -534,6 +549,7 @@ class DownloadReport:
             f"InternVid: {self.selected} clips selected ({self.invalid_rows} invalid rows); "
             f"done {self.done} ({self.downloaded} new), failed {self.failed} [{reasons}], "
             f"skipped {self.skipped_done} done + {self.skipped_failed} failed earlier; "
+            f"{self.retried_transient} retried after a transient failure; "
             f"{self.seconds:.1f} s. Manifest: {self.manifest}"
         )
 
@@ -625,12 +641,16 @@ def _plan(
     retry_failed: bool,
     report: DownloadReport,
 ) -> list[InternVidClip]:
-    """The clips to fetch now: not done (with the file still there), and not failed unless retrying."""
+    """The clips to fetch now: not done (with the file still there), and not failed for good
+    unless retrying (a transient failure is always tried again)."""
     todo = []
     for clip in clips:
         prior = log.entries.get(clip.clip_id) or _adopt(clip, cfg, out, log)
         if prior and prior.status == "done" and (out / prior.path).is_file():
             report.skipped_done += 1
+        elif prior and prior.status == "failed" and prior.reason in TRANSIENT_REASONS:
+            report.retried_transient += 1
+            todo.append(clip)
         elif prior and prior.status == "failed" and not retry_failed:
             report.skipped_failed += 1
         else:

@@ -455,7 +455,11 @@ def fetch_clip(clip: InternVidClip, cfg: InternVidConfig, out_dir: Path) -> Item
                     raise
                 note = f"reading only the section failed ({err.reason}: {err.detail}); fetched the whole file"
         if fetched == "whole":
-            cut, duration = _fetch_cut_check(url, workdir / "whole", cfg, clip, whole=True)
+            try:
+                cut, duration = _fetch_cut_check(url, workdir / "whole", cfg, clip, whole=True)
+            except ClipError as err:
+                err.detail = f"{err.detail} ({note})" if note else err.detail
+                raise
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(cut, target)  # same file system (out_dir/.tmp → out_dir/clips): atomic
         path = target.relative_to(out_dir).as_posix()

@@ -1102,6 +1102,15 @@ def curves_figure(results: Sequence[RunResult], metric: str = "psnr") -> Figure:
 # --------------------------------------------------------------------------------------- conclusions
 
 
+def _content_verdict(better_pixels: bool, better_embeddings: bool) -> str:
+    return {
+        (True, True): "better pixels and better CLIP embeddings on unseen frames",
+        (True, False): "better pixels but worse CLIP embeddings on unseen frames",
+        (False, True): "worse pixels but better CLIP embeddings on unseen frames",
+        (False, False): "worse pixels and worse CLIP embeddings on unseen frames",
+    }[(better_pixels, better_embeddings)]
+
+
 def conclusions(table: pd.DataFrame, checks: dict[str, float | bool], main: str) -> list[str]:
     """Sentences computed from the study table and the main run's checks; nothing hard-coded.
 
@@ -1153,12 +1162,9 @@ def conclusions(table: pd.DataFrame, checks: dict[str, float | bool], main: str)
             f"frames), {ratio:.1f}x the coordinate model's {main_row.stored:,}. With held-out frames' embeddings "
             f"interpolated from the neighbouring training frames (it never reads their pixels), held-out PSNR is "
             f"{c.heldout_psnr:.1f} vs {main_row.heldout_psnr:.1f} dB ({better:+.1f} dB), held-out cosine "
-            f"{c.heldout_cosine:.3f} vs {main_row.heldout_cosine:.3f}: "
-            + (
-                "interpolating content embeddings predicts unseen frames better than interpolating coordinates."
-                if better > 0
-                else "interpolating content embeddings does not predict unseen frames better than coordinates."
-            )
+            f"{c.heldout_cosine:.3f} vs {main_row.heldout_cosine:.3f}: interpolated content embeddings give "
+            + _content_verdict(better > 0, c.heldout_cosine > main_row.heldout_cosine)
+            + f" than interpolated coordinates, storing {ratio:.1f}x as many values."
         )
         if "heldout_psnr_own_pixels" in c and not pd.isna(c.heldout_psnr_own_pixels):
             line += (

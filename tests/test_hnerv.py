@@ -281,6 +281,15 @@ def test_a_finished_run_is_reloaded_with_identical_results(tiny_study: tuple) ->
     pd.testing.assert_frame_equal(again.frames, runs[0].evaluation.frames)
 
 
+def test_a_run_starts_from_the_same_weights_whatever_ran_before(tiny_study: tuple, tmp_path: Path) -> None:
+    cfg, data, runs = tiny_study
+    torch.manual_seed(12345)  # as if something else had drawn random numbers first
+    net, result = hnerv.train_run(cfg, data, runs[0].spec, device="cpu", out_dir=tmp_path / "again")
+    pd.testing.assert_frame_equal(
+        result.history.drop(columns="seconds"), runs[0].history.drop(columns="seconds")
+    )
+
+
 def test_tables_conclusions_and_report_metrics(tiny_study: tuple) -> None:
     _, data, runs = tiny_study
     table = hnerv.study_table(runs)

@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from vtr.train import TrainResult
 
 # Bump when data preparation or training changes, so cached data and runs are rebuilt.
-STUDY_VERSION = 2  # 2: held-out curves of content runs from interpolated embeddings
+STUDY_VERSION = 3  # 2: held-out curves of content runs from interpolated embeddings; 3: seeded init
 # Seed 000's pixel loss ("Fusion6"): 0.7 L1 + 0.3 (1 - SSIM).
 L1_WEIGHT, SSIM_WEIGHT = 0.7, 0.3
 SSIM_WINDOW = 11  # pytorch_msssim's default (and scikit-image's with gaussian_weights)
@@ -609,7 +609,11 @@ def train_run(
     h = cfg.hnerv
     dev = torch.device(device) if device is not None else resolve_device(cfg.device)
     split = split_frames(data.n_frames, spec.split)
-    net = build_model(h, spec, data)
+    # The initial weights come from the run's seed alone, not from whatever drew random numbers
+    # earlier in the process (pretraining the tiny encoder in the same kernel, say).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        net = build_model(h, spec, data)
     model = Trainee(net)
     inputs, pixels = _inputs(spec.kind, data), _pixels(data)
     targets = torch.from_numpy(data.targets.reshape(-1, data.targets.shape[-1]))

@@ -33,7 +33,7 @@ def real_records(copies: int) -> list[ClipRecord]:
     """Each real video ``copies`` times (distinct ids), so a run is long enough to time."""
     videos = real_videos()
     return [
-        ClipRecord(id=f"{name}-{i}", video=str(path), captions=[name])
+        ClipRecord(id=f"{name}-{i}", video=str(path), captions=[name], split="test")
         for i in range(copies)
         for name, path in videos.items()
     ]

@@ -26,6 +26,7 @@ from vtr.download import (
     ItemStatus,
     StatusLog,
     classify_error,
+    diagnose_media,
     download_internvid,
 )
 from vtr.video import probe, sample_frames, write_video
@@ -80,11 +81,33 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _NoRangeHandler(_Handler):
+    """A host without byte ranges: every GET is answered 200 with the whole file, Range or not."""
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)  # type: ignore[attr-defined]
+        self.server.ranges.append(self.headers.get("Range"))  # type: ignore[attr-defined]
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404, "File not found")
+            return
+        body = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
 class LoopbackServer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, handler: type[_Handler] = _Handler) -> None:
         self.httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root))
+            ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
         )
+        self.httpd.ranges = []  # type: ignore[attr-defined]
         self.httpd.requests = []  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -304,15 +327,97 @@ def test_whole_file_download_is_cut_at_the_source_timestamps(site, tmp_path):
     assert np.allclose(greys, GREY_STEP * (15 + np.arange(30)), atol=3)
 
 
-def test_a_stalled_server_is_a_timeout(site, tmp_path):
+def test_a_stalled_server_is_a_timeout_and_retried_on_the_next_run(site, tmp_path):
     server = site["server"]
     cfg = _cfg(server, timeout=1.0)
+    rows = [
+        _row("stalled0001", "00:00:01.000", "00:00:05.000"),
+        _row("missing4040", "00:00:01.000", "00:00:05.000"),
+    ]
     start = time.monotonic()
-    report = download_internvid(
-        cfg, metadata=[_row("stalled0001", "00:00:01.000", "00:00:05.000")], out_dir=tmp_path, progress=False
-    )
-    assert report.failed_by_reason == {"timeout": 1}
+    report = download_internvid(cfg, metadata=rows, out_dir=tmp_path, progress=False)
+    assert report.failed_by_reason == {"timeout": 1, "http_404": 1}
     assert time.monotonic() - start < 10
+    # A timeout says nothing lasting about the video: the next run tries it again, not the 404.
+    before = len(server.requests)
+    again = download_internvid(cfg, metadata=rows, out_dir=tmp_path, progress=False)
+    assert set(Path(p).stem for p in server.requests[before:]) == {"stalled0001"}
+    assert (again.retried_transient, again.skipped_failed) == (1, 1)
+    assert "1 retried after a transient failure" in again.summary()
+
+
+def test_an_os_error_while_fetching_is_transient(site, tmp_path, monkeypatch):
+    import errno
+
+    import vtr.download
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vtr.download, "cut_clip", no_space)
+    rows = [_row("goodclip001", "00:00:02.000", "00:00:05.000")]
+    report = download_internvid(_cfg(site["server"]), metadata=rows, out_dir=tmp_path, progress=False)
+    assert report.failed_by_reason == {"os_error": 1}
+    monkeypatch.undo()  # the disk has room again
+    again = download_internvid(_cfg(site["server"]), metadata=rows, out_dir=tmp_path, progress=False)
+    assert again.retried_transient == 1 and again.done == 1 and again.failed == 0
+
+
+def _textured_ramp_video(path: Path) -> None:
+    """The grey ramp on top, fixed noise below: far bigger than ffmpeg's first read (its index, at
+    the end, has to be reached by a seek), and the top half still tells where a frame came from."""
+    n = FPS * SOURCE_SECONDS
+    frames = np.empty((n, 96, 64, 3), dtype=np.uint8)
+    frames[:, :48] = (np.arange(n) * GREY_STEP).astype(np.uint8)[:, None, None, None]
+    frames[:, 48:] = np.random.default_rng(0).integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
+    write_video(path, frames, fps=FPS)
+
+
+def test_a_host_without_byte_ranges_gives_whole_file_cuts_not_truncated(tmp_path: Path) -> None:
+    """Against a host that ignores Range, the section read fails for files whose index has to be
+    sought; those are downloaded whole and cut locally. Only a file cut short is truncated."""
+    from vtr.paths import shared_data_dir
+
+    videos = tmp_path / "site" / "v"
+    videos.mkdir(parents=True)
+    _textured_ramp_video(videos / "texturedrmp.mp4")
+    data = (videos / "texturedrmp.mp4").read_bytes()
+    assert data[-(len(data) // 4) :].find(b"moov") >= 0 and len(data) > 64 * 1024  # index at the end
+    (videos / "truncated01.mp4").write_bytes(data[: len(data) // 2])
+    rows = [
+        _row("texturedrmp", "00:00:02.000", "00:00:05.000"),
+        _row("truncated01", "00:00:01.000", "00:00:05.000"),
+    ]
+    real = {"kinetics001": ("kinetics_demo.mp4", 1.5, 6.5), "realshort01": ("realshort.mp4", 0.1, 1.1),
+            "skeleton001": ("demo_skeleton.mp4", 0.2, 2.2)}  # fmt: skip
+    for youtube_id, (name, start, end) in real.items():
+        if (shared_data_dir() / "videos" / name).is_file():
+            shutil.copy(shared_data_dir() / "videos" / name, videos / f"{youtube_id}.mp4")
+            rows.append(_row(youtube_id, f"00:00:0{start:.3f}", f"00:00:0{end:.3f}"))
+    server = LoopbackServer(tmp_path / "site", _NoRangeHandler)
+    try:
+        cfg = _cfg(server, min_duration=0.5)
+        report = download_internvid(cfg, metadata=rows, out_dir=tmp_path / "out", progress=False)
+        # Read over this host, an intact file ends early for ffmpeg: that is no verdict on the file.
+        over_network = diagnose_media(cfg.url_template.format(youtube_id="texturedrmp"), cfg)
+        assert over_network[0] == "incomplete_read", over_network
+    finally:
+        server.close()
+    assert any(server.httpd.ranges), "ffmpeg asked for byte ranges and was served the whole file"
+    entries = {e.youtube_id: e for e in StatusLog(tmp_path / "out" / STATUS_FILE).entries.values()}
+    assert entries.pop("truncated01").reason == "truncated"
+    assert report.failed_by_reason == {"truncated": 1} and report.done == len(rows) - 1
+    assert {e.status for e in entries.values()} == {"done"}
+    assert (
+        entries["texturedrmp"].fetched == "whole"
+        and "fetched the whole file" in entries["texturedrmp"].detail
+    )
+    frames = sample_frames(tmp_path / "out" / entries["texturedrmp"].path, 30, "uniform", size=None)
+    greys = frames[:, :48].reshape(len(frames), -1).mean(axis=1)
+    assert np.allclose(greys, GREY_STEP * (20 + np.arange(30)), atol=3)  # cut at 2.0 s from the whole file
+    for youtube_id, (_, start, end) in real.items():
+        if youtube_id in entries:
+            assert abs(probe(tmp_path / "out" / entries[youtube_id].path).duration - (end - start)) < 0.15
 
 
 @pytest.mark.parametrize(
@@ -333,6 +438,8 @@ def test_a_stalled_server_is_a_timeout(site, tmp_path):
         ("ERROR: Unable to download webpage: The read operation timed out", "timeout"),
         ("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x1] moov atom not found", "truncated"),
         ("x.mp4: Invalid data found when processing input", "not_video"),
+        ("ERROR: unable to write data: [Errno 28] No space left on device", "os_error"),
+        ("av_interleaved_write_frame(): Input/output error", "os_error"),
         ("something nobody anticipated", "download_failed"),
     ],
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,10 +41,12 @@ def videos(tmp_path: Path) -> tuple[Path, list[ClipRecord]]:
     records = []
     for i, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
         video.write_video(root / f"v{i}.mp4", _clip(colour, 5 * i), fps=8)
-        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"]))
+        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"], split="test"))
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
-    records.insert(1, ClipRecord(id="bad", video="corrupt.mp4", captions=["broken"]))
-    records.append(ClipRecord(id="window", video="v0.mp4", captions=["first half"], start=0.0, end=0.75))
+    records.insert(1, ClipRecord(id="bad", video="corrupt.mp4", captions=["broken"], split="test"))
+    records.append(
+        ClipRecord(id="window", video="v0.mp4", captions=["first half"], split="test", start=0.0, end=0.75)
+    )
     return root, records
 
 
@@ -115,9 +119,111 @@ def test_cache_is_reused_and_invalidated_by_content(encoder: Encoder, videos, tm
     assert "corrupt.mp4" in bad["error"] and pd.isna(bad["npy"])
 
 
+def _write_audio_only(path: Path) -> None:
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
+def _write_truncated(path: Path) -> None:
+    """A clip with its index at the front (as downloads are) cut off a third of the way from the end."""
+    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        noise = np.random.default_rng(0).integers(0, 256, (24, 64, 64, 3), dtype=np.uint8)
+        for frame in noise:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+
+
+def test_content_errors_are_cached(encoder: Encoder, videos, tmp_path, decode_calls) -> None:
+    root, records = videos
+    _write_audio_only(root / "audio.mp4")
+    _write_truncated(root / "truncated.mp4")
+    bad = [
+        records[1],  # corrupt.mp4: invalid data
+        ClipRecord(id="audio", video="audio.mp4", captions=["only sound"], split="test"),
+        ClipRecord(id="cut", video="truncated.mp4", captions=["cut off"], split="test"),
+    ]
+    cache = tmp_path / "cache"
+    first = embed_videos(encoder, bad, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
+    assert (
+        first.ids == [] and "no video stream" in first.errors["audio"] and "truncated" in first.errors["cut"]
+    )
+    decode_calls.clear()
+    again = embed_videos(encoder, bad, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
+    assert decode_calls == [] and again.cache_hits == 3 and again.errors == first.errors
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        av.error.OSError(errno.EIO, "Input/output error"),
+        av.error.OSError(errno.ENOSPC, "No space left on device"),
+        av.error.PermissionError(errno.EACCES, "Permission denied"),
+    ],
+    ids=["EIO", "ENOSPC", "EACCES"],
+)
+def test_os_errors_are_reported_for_the_run_and_retried_on_the_next(
+    encoder: Encoder, videos, tmp_path, decode_calls, monkeypatch, failure: OSError
+) -> None:
+    """PyAV raises errno failures as OSError subclasses when it opens or reads a file."""
+    root, records = videos
+    cache = tmp_path / "cache"
+    real_open = av.open
+
+    def failing_open(file, *args, **kwargs):
+        if Path(file).name == "v1.mp4":
+            raise failure
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", failing_open)
+    first = embed_videos(encoder, records, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
+    assert "v1" not in first.ids and "v1.mp4" in first.errors["v1"] and failure.strerror in first.errors["v1"]
+    assert "retried on the next run" in first.errors["v1"]
+    assert "corrupt.mp4" in first.errors["bad"] and "retried" not in first.errors["bad"]
+
+    monkeypatch.setattr(av, "open", real_open)  # the disk is back
+    decode_calls.clear()
+    second = embed_videos(encoder, records, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
+    assert decode_calls == ["v1.mp4"]  # the corrupt file's error still comes from the cache
+    assert second.ids == ["v0", "v1", "v2", "window"] and list(second.errors) == ["bad"]
+    direct = embed_videos(encoder, records[2:3], root, N_FRAMES, "uniform", 64, progress=False)
+    np.testing.assert_allclose(second.frames[1], direct.frames[0], atol=1e-5)
+
+
+def test_an_unclassified_exception_from_the_decoder_is_not_cached(
+    encoder: Encoder, videos, tmp_path, monkeypatch
+) -> None:
+    root, records = videos
+    cache = tmp_path / "cache"
+    real = video.sample_frames
+
+    def raising(path, *args, **kwargs):
+        if Path(path).name == "v2.mp4":
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(video, "sample_frames", raising)
+    first = embed_videos(encoder, records, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
+    assert "Input/output error" in first.errors["v2"] and "v2.mp4" in first.errors["v2"]
+    monkeypatch.setattr(video, "sample_frames", real)
+    second = embed_videos(encoder, records, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
+    assert "v2" in second.ids and list(second.errors) == ["bad"]
+
+
 def test_missing_file_is_an_error_not_a_crash(encoder: Encoder, videos, tmp_path) -> None:
     root, records = videos
-    gone = [*records[:1], ClipRecord(id="gone", video="nowhere.mp4", captions=["x"])]
+    gone = [*records[:1], ClipRecord(id="gone", video="nowhere.mp4", captions=["x"], split="test")]
     for cache in (None, tmp_path / "cache"):
         emb = embed_videos(encoder, gone, root, N_FRAMES, "uniform", 64, cache_dir=cache, progress=False)
         assert emb.ids == ["v0"] and "nowhere.mp4" in emb.errors["gone"]

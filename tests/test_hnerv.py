@@ -281,6 +281,15 @@ def test_a_finished_run_is_reloaded_with_identical_results(tiny_study: tuple) ->
     pd.testing.assert_frame_equal(again.frames, runs[0].evaluation.frames)
 
 
+def test_a_run_starts_from_the_same_weights_whatever_ran_before(tiny_study: tuple, tmp_path: Path) -> None:
+    cfg, data, runs = tiny_study
+    torch.manual_seed(12345)  # as if something else had drawn random numbers first
+    net, result = hnerv.train_run(cfg, data, runs[0].spec, device="cpu", out_dir=tmp_path / "again")
+    pd.testing.assert_frame_equal(
+        result.history.drop(columns="seconds"), runs[0].history.drop(columns="seconds")
+    )
+
+
 def test_tables_conclusions_and_report_metrics(tiny_study: tuple) -> None:
     _, data, runs = tiny_study
     table = hnerv.study_table(runs)
@@ -295,7 +304,63 @@ def test_tables_conclusions_and_report_metrics(tiny_study: tuple) -> None:
     assert len(long) == 2 * len(runs)
     sizes = hnerv.size_table(load_profile("sample").hnerv, data)
     assert list(sizes["size"][:4]) == ["small", "medium", "large", "xl"]
-    assert (sizes.total == sizes.stored + sizes.encoder).all()
+    assert (sizes.total == sizes.weights + sizes.encoder).all()
+    assert (sizes.stored == sizes.weights + sizes.embeddings).all()
+    content = sizes[sizes.kind == "content"]
+    per_patch = 16 * 2 * 2  # embed_dim x fc_h x fc_w of a 16 x 16 patch with strides 2, 2, 2
+    assert (content.embeddings == data.n_frames * data.n_patches * per_patch).all()
+    assert (sizes[sizes.kind == "coords"].embeddings == 0).all()
+
+
+def test_sample_profile_content_model_stores_its_270k_embedding_values() -> None:
+    """The sample profile (132 bunny frames, 2 x 4 patches of 32 x 32, strides 2, 2, 2, embed_dim 16):
+    132 x 8 x 16 x 4 x 4 = 270,336 embedding values beside about 12.8k weights."""
+    h = load_profile("sample").hnerv
+    frames = np.zeros((132, *h.resize, 3), dtype=np.uint8)
+    data = PatchData(frames, np.zeros((132, 8, 4), dtype=np.float32), tuple(h.grid), "zeros", "k")
+    row = hnerv.size_table(h, data).set_index(["kind", "size"]).loc[("content", h.main_size)]
+    assert row.embeddings == 270_336 and row.stored == row.weights + 270_336 and row.weights < 20_000
+
+
+def test_content_runs_store_their_training_embeddings(tiny_study: tuple) -> None:
+    _, data, runs = tiny_study
+    table = hnerv.study_table(runs).set_index("run")
+    content, coords = table.loc["content-small-6_6_10"], table.loc["coords-small-6_6_10"]
+    n_train = len(split_frames(data.n_frames, "6_6_10").train)
+    net = runs[3].model
+    assert content.embeddings == n_train * data.n_patches * net.embedding_numel > 0
+    assert content.stored == content.weights + content.embeddings
+    assert coords.embeddings == 0 and coords.stored == coords.weights == runs[0].params["total"]
+
+
+def test_interpolation_plan_mixes_the_nearest_training_frames() -> None:
+    split = split_frames(25, "6_6_10")  # train 0-5, 10-15, 20-24
+    lo, hi, w = hnerv.interpolation_plan(split, 25)
+    assert (lo[:6] == np.arange(6)).all() and (hi[:6] == np.arange(6)).all() and (w[:6] == 0).all()
+    assert (lo[6], hi[6], w[6]) == (5, 10, pytest.approx(0.2))
+    assert (lo[9], hi[9], w[9]) == (5, 10, pytest.approx(0.8))
+    tail = hnerv.interpolation_plan(split_frames(10, "6_6_10"), 10)  # 6-9 come after the last training frame
+    assert (tail[0][6:] == 5).all() and (tail[1][6:] == 5).all() and (tail[2][6:] == 0).all()
+
+
+def test_held_out_frames_are_decoded_without_reading_their_pixels(tiny_study: tuple) -> None:
+    """Scrambling the held-out frames' pixels changes nothing for the content model's evaluation
+    (their embeddings come from the training frames) and everything for the autoencoder reading."""
+    _, data, runs = tiny_study
+    content = runs[3]
+    held = split_frames(data.n_frames, content.spec.split).held_out
+    frames = data.frames.copy()
+    frames[held] = 255 - frames[held]
+    scrambled = PatchData(frames, data.targets, data.grid, "scrambled", "scrambled")
+    fair = hnerv.evaluate(content.model, scrambled, content.spec.split)
+    np.testing.assert_array_equal(fair.reconstructions, content.evaluation.reconstructions)
+    np.testing.assert_allclose(fair.embeddings, content.evaluation.embeddings, atol=1e-6)
+    own = hnerv.evaluate(content.model, scrambled, content.spec.split, held_out="own pixels")
+    assert not np.array_equal(own.reconstructions[held], content.evaluation.reconstructions[held])
+    np.testing.assert_array_equal(own.reconstructions[:6], content.evaluation.reconstructions[:6])
+    row = content.row()
+    assert row["heldout_psnr_own_pixels"] == pytest.approx(content.own_pixels.summary()["heldout_psnr"])
+    assert "heldout_psnr_own_pixels" not in runs[0].row()
 
 
 def test_figures_build(tiny_study: tuple) -> None:

@@ -39,9 +39,13 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> ClipSet:
         frames = rng.integers(0, 255, size=(10, 32, 32, 3), dtype=np.uint8)
         video.write_video(root / f"v{i}.mp4", frames, fps=5)
         captions = [f"clip {i} first", f"clip {i} second"][: 1 + i % 2]
-        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=captions, category=f"cat{i % 2}"))
+        records.append(
+            ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=captions, split="test", category=f"cat{i % 2}")
+        )
     (root / "empty.mp4").write_bytes(b"")
-    records.insert(2, ClipRecord(id="bad", video="empty.mp4", captions=["never seen"], category="cat0"))
+    records.insert(
+        2, ClipRecord(id="bad", video="empty.mp4", captions=["never seen"], split="test", category="cat0")
+    )
     return ClipSet("toy", "test", records, root)
 
 
@@ -85,7 +89,7 @@ def test_sweep_has_one_row_per_setting(encoder: Encoder, clips: ClipSet) -> None
 def _hand_run(sim: np.ndarray, owners: list[int], partners: dict[str, str | None]) -> ZeroShotRun:
     ids = list(partners)
     records = [
-        ClipRecord(id=i, video=f"{i}.mp4", captions=["x"], meta={"pair_partner": p})
+        ClipRecord(id=i, video=f"{i}.mp4", captions=["x"], split="test", meta={"pair_partner": p})
         for i, p in partners.items()
     ]
     embedded = VideoEmbeddings(ids, np.zeros((len(ids), 1, 2), np.float32), {}, ids)

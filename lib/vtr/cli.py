@@ -63,7 +63,8 @@ def _add_download(commands: Subparsers) -> None:
         help="InternVid clips from YouTube",
         description=(
             "Select InternVid rows (aesthetic score, duration), download and cut the clips, and write "
-            "<out>/manifest.jsonl. Reruns resume: done and failed clips are skipped."
+            "<out>/manifest.jsonl. Reruns resume: done clips and clips that failed for good are skipped; "
+            "transient failures (timeouts, network, busy servers, a full disk) are retried."
         ),
     )
     opt = internvid.add_argument

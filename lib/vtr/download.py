@@ -8,7 +8,11 @@ For each selected metadata row (:mod:`vtr.data.internvid`) one worker
 
 1. fetches the source with yt-dlp's Python API into a private temporary folder, only the
    ``[start, end]`` section when ``section_download`` is on (``download_ranges`` with
-   ``force_keyframes_at_cuts``, so the section starts exactly at ``start``);
+   ``force_keyframes_at_cuts``, so the section starts exactly at ``start``). ffmpeg reads that
+   section over the network and needs HTTP byte ranges to seek; when the section cannot be read
+   (a host that ignores ``Range`` answers every read with the whole file from byte 0, which ffmpeg
+   reports as a "partial file") the whole file is downloaded instead and cut locally
+   (``fetched: "whole"`` in the status line), so a host's limits never pass for a damaged file;
 2. cuts ``[start, end]`` with ffmpeg (through ffmpeg-python), re-encoding to H.264 so that the
    cut is frame-exact whatever the source's keyframes;
 3. checks the clip: its duration is within ``duration_tolerance`` of ``end - start`` and frames
@@ -18,8 +22,11 @@ For each selected metadata row (:mod:`vtr.data.internvid`) one worker
 
 Every failure (dead, private or blocked video, HTTP error, timeout, truncated or non-video
 file, bad cut) becomes a ``failed`` status line with a short ``reason`` and the full ``detail``;
-the batch carries on. A rerun skips clips already done or failed (``retry_failed`` retries the
-failed ones). At the end ``<out>/manifest.jsonl`` (:mod:`vtr.data.manifest`) lists the clips that
+the batch carries on. ``truncated`` is only said of a file held whole on disk: a read over the
+network that ends early says nothing about the file (see ``diagnose_media``). A rerun skips clips
+already done or failed for good (``retry_failed`` retries those too); failures of the moment
+(``TRANSIENT_REASONS``: a timeout, the network, a busy server, a full disk) are retried on every
+rerun. At the end ``<out>/manifest.jsonl`` (:mod:`vtr.data.manifest`) lists the clips that
 are done.
 """
 
@@ -58,15 +65,25 @@ REJECTED_FILE = "rejected_rows.jsonl"
 CLIPS_DIR = "clips"
 # Frames decoded across each finished clip to prove it is readable end to end.
 CHECK_FRAMES = 4
+# Failures that say nothing lasting about the video: a rerun tries these clips again by itself.
+TRANSIENT_REASONS = frozenset(
+    {"timeout", "network", "incomplete_read", "os_error", "http_408", "http_429", "http_500", "http_502",
+     "http_503", "http_504"}
+)  # fmt: skip
 
 
 class ClipError(Exception):
-    """One clip failed; ``reason`` is a short machine-friendly cause, the message the detail."""
+    """One clip failed; ``reason`` is a short machine-friendly cause, the message the detail.
 
-    def __init__(self, reason: str, detail: str) -> None:
+    ``retry_whole``: the failure came from reading only a section over the network, so
+    downloading the whole file may still succeed (see :func:`fetch_clip`).
+    """
+
+    def __init__(self, reason: str, detail: str, *, retry_whole: bool = False) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.retry_whole = retry_whole
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,6 +100,7 @@ class ItemStatus:
     reason: str = ""  # failed only: http_404, private, unavailable, timeout, truncated, not_video, ...
     detail: str = ""
     path: str = ""  # done only: the clip, relative to the output folder
+    fetched: str = ""  # done only: "section" (only [start, end] was read) or "whole" (cut locally)
     duration: float | None = None  # measured duration of the cut clip
     youtube_id: str = ""
     start: float | None = None  # source timestamps (seconds in the YouTube video)
@@ -184,6 +202,12 @@ _REASONS: list[tuple[str, str]] = [
     (r"video unavailable|this video is (?:not |un)available|is not available", "unavailable"),
     (r"timed? ?out", "timeout"),
     (r"moov atom not found|end of file|partial file|stream ends prematurely|truncat", "truncated"),
+    # The machine, not the video (ENOSPC, EIO, EACCES, EMFILE, EROFS): may work next time. After
+    # "truncated": ffmpeg adds "Input/output error" to a network read that ended early.
+    (
+        r"no space left|input/output error|permission denied|too many open files|read-only file system",
+        "os_error",
+    ),
     (r"invalid data found when processing input|no video stream|does not contain any stream", "not_video"),
     (r"unsupported url", "unsupported_url"),
     (r"name or service not known|connection refused|network is unreachable|temporary failure", "network"),
@@ -249,7 +273,8 @@ def fetch_source(
     media: tuple[str, dict[str, str]] | None = None
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
-            # Two steps, so that a failed download can be diagnosed from the media URL it read.
+            # Two steps, so that a failed download can be told from a failed look-up (a dead or
+            # private video) and diagnosed from the media URL it read.
             info = ydl.extract_info(url, download=False) or {}
             if info.get("url"):
                 media = (info["url"], dict(info.get("http_headers") or {}))
@@ -257,12 +282,16 @@ def fetch_source(
     except DownloadError as err:
         message = str(err)
         warnings = [m for m in log.messages if m.strip() and m not in message][-2:]
-        detail = " | ".join([message, *warnings])
+        detail = _one_line(" | ".join([message, *warnings]))
+        reason = classify_error(message, ignore)
+        if section is not None and media is not None:
+            # The look-up worked and reading the section failed: the whole file may still come.
+            raise ClipError(reason, detail, retry_whole=_may_read_whole(reason)) from None
         if media is not None and "ffmpeg exited" in message:
             # yt-dlp runs ffmpeg quietly; read the media again to learn the cause.
             reason, cause = diagnose_media(media[0], cfg, media[1], ignore)
             raise ClipError(reason, _one_line(f"{detail}: {cause}")) from None
-        raise ClipError(classify_error(message, ignore), _one_line(detail)) from None
+        raise ClipError(reason, detail) from None
     except Exception as err:  # noqa: BLE001 - yt-dlp raises a wide variety; all are per-item failures
         message = f"{type(err).__name__}: {err}"
         raise ClipError(classify_error(message, ignore), _one_line(message)) from None
@@ -271,6 +300,13 @@ def fetch_source(
     if not files:
         raise ClipError("download_failed", f"yt-dlp reported success but wrote no file for {url}")
     return files[0]
+
+
+def _may_read_whole(reason: str) -> bool:
+    """Whether a section read that failed for ``reason`` is worth a whole-file download: not when
+    the host is unreachable, too slow or refuses the file (416, range not satisfiable, is a range
+    problem and so is worth it)."""
+    return reason not in ("timeout", "network") and (not reason.startswith("http_") or reason == "http_416")
 
 
 def _point_yt_dlp_at_ffmpeg(exe: str) -> None:
@@ -301,13 +337,18 @@ def diagnose_media(
     """Why ``source`` (a local path or an http(s) URL) cannot be read: ``(reason, detail)``.
 
     The first bytes tell a file that is no video at all (an HTML error page, say) from a damaged
-    one; ffmpeg's own error names the damage (``moov atom not found`` for a cut-off mp4).
+    one; ffmpeg's own error names the damage (``moov atom not found`` for a cut-off mp4). Over
+    the network a read that ends early (``partial file``, ``stream ends prematurely``) is
+    ``incomplete_read``, never ``truncated``: a host without byte ranges, or a dropped connection,
+    reads the same as a cut-off file, and only a file held whole can be called truncated.
     """
     head = _read_head(source, headers or {}, cfg.timeout)
     message = _ffmpeg_read_error(source, cfg, headers or {}) or "ffmpeg reads it without error"
     if head is not None and not looks_like_video(head):
         return "not_video", f"starts with {head[:16]!r}, no known video container; ffmpeg: {message}"
     reason = classify_error(message, ignore)
+    if reason == "truncated" and "://" in source:
+        reason = "incomplete_read"
     return ("undecodable" if reason == "download_failed" else reason), message
 
 
@@ -404,21 +445,32 @@ def fetch_clip(clip: InternVidClip, cfg: InternVidConfig, out_dir: Path) -> Item
     scratch.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{clip.clip_id}.", dir=scratch))
     try:
-        section = (clip.start, clip.end) if cfg.section_download else None
-        source = fetch_source(url, workdir, cfg, section, clip.youtube_id)
-        # A section download starts at clip.start; a whole video is cut at the source timestamps.
-        offset = 0.0 if section else clip.start
-        if not _probe_ok(source):
-            reason, cause = diagnose_media(str(source), cfg, ignore=[str(workdir), clip.youtube_id])
-            raise ClipError(reason, f"{url}: {cause}")
-        cut = workdir / clip.filename
-        cut_clip(source, cut, offset, clip.duration, cfg)
-        duration = check_clip(cut, clip.duration, cfg.duration_tolerance)
+        fetched, note = "whole", ""
+        if cfg.section_download:
+            try:
+                cut, duration = _fetch_cut_check(url, workdir / "section", cfg, clip, whole=False)
+                fetched = "section"
+            except ClipError as err:
+                if not err.retry_whole:
+                    raise
+                note = f"reading only the section failed ({err.reason}: {err.detail}); fetched the whole file"
+        if fetched == "whole":
+            try:
+                cut, duration = _fetch_cut_check(url, workdir / "whole", cfg, clip, whole=True)
+            except ClipError as err:
+                err.detail = f"{err.detail} ({note})" if note else err.detail
+                raise
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(cut, target)  # same file system (out_dir/.tmp → out_dir/clips): atomic
         path = target.relative_to(out_dir).as_posix()
         return ItemStatus(
-            status="done", path=path, duration=round(duration, 3), finished_at=time.time(), **base
+            status="done",
+            path=path,
+            fetched=fetched,
+            detail=_one_line(note),
+            duration=round(duration, 3),
+            finished_at=time.time(),
+            **base,
         )
     except ClipError as err:
         return ItemStatus(
@@ -426,9 +478,36 @@ def fetch_clip(clip: InternVidClip, cfg: InternVidConfig, out_dir: Path) -> Item
         )
     except Exception as err:  # noqa: BLE001 - one broken item must never stop the batch
         detail = _one_line(f"{type(err).__name__}: {err}")
-        return ItemStatus(status="failed", reason="error", detail=detail, finished_at=time.time(), **base)
+        reason = "os_error" if isinstance(err, OSError) else "error"  # a full disk is not the video's fault
+        return ItemStatus(status="failed", reason=reason, detail=detail, finished_at=time.time(), **base)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _fetch_cut_check(
+    url: str, workdir: Path, cfg: InternVidConfig, clip: InternVidClip, *, whole: bool
+) -> tuple[Path, float]:
+    """Fetch the section (or the whole video), cut the clip and check it: ``(cut file, duration)``.
+
+    A section file that does not read, or a cut from it that does not decode, is ``retry_whole``:
+    ffmpeg wrote what it could read over the network, which says nothing about the video itself.
+    """
+    workdir.mkdir()
+    section = None if whole else (clip.start, clip.end)
+    source = fetch_source(url, workdir, cfg, section, clip.youtube_id)
+    # A section download starts at clip.start; a whole video is cut at the source timestamps.
+    offset = clip.start if whole else 0.0
+    if not _probe_ok(source):
+        reason, cause = diagnose_media(str(source), cfg, ignore=[str(workdir), clip.youtube_id])
+        raise ClipError(reason, f"{url}: {cause}", retry_whole=not whole)
+    cut = workdir / clip.filename
+    try:
+        cut_clip(source, cut, offset, clip.duration, cfg)
+        return cut, check_clip(cut, clip.duration, cfg.duration_tolerance)
+    except ClipError as err:
+        # A wrong duration is the metadata's fault whatever was fetched: not worth a whole video.
+        err.retry_whole = not whole and err.reason not in ("bad_duration", "timeout")
+        raise
 
 
 def _probe_ok(path: Path) -> bool:
@@ -462,7 +541,8 @@ class DownloadReport:
     failed: int = 0  # failed in this run or earlier (and not retried)
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_done: int = 0  # already done by an earlier run
-    skipped_failed: int = 0  # failed in an earlier run, not retried
+    skipped_failed: int = 0  # failed for good in an earlier run, not retried
+    retried_transient: int = 0  # failed in an earlier run for a TRANSIENT_REASONS reason: tried again
     invalid_rows: int = 0
     filtered: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -473,6 +553,7 @@ class DownloadReport:
             f"InternVid: {self.selected} clips selected ({self.invalid_rows} invalid rows); "
             f"done {self.done} ({self.downloaded} new), failed {self.failed} [{reasons}], "
             f"skipped {self.skipped_done} done + {self.skipped_failed} failed earlier; "
+            f"{self.retried_transient} retried after a transient failure; "
             f"{self.seconds:.1f} s. Manifest: {self.manifest}"
         )
 
@@ -564,12 +645,16 @@ def _plan(
     retry_failed: bool,
     report: DownloadReport,
 ) -> list[InternVidClip]:
-    """The clips to fetch now: not done (with the file still there), and not failed unless retrying."""
+    """The clips to fetch now: not done (with the file still there), and not failed for good
+    unless retrying (a transient failure is always tried again)."""
     todo = []
     for clip in clips:
         prior = log.entries.get(clip.clip_id) or _adopt(clip, cfg, out, log)
         if prior and prior.status == "done" and (out / prior.path).is_file():
             report.skipped_done += 1
+        elif prior and prior.status == "failed" and prior.reason in TRANSIENT_REASONS:
+            report.retried_transient += 1
+            todo.append(clip)
         elif prior and prior.status == "failed" and not retry_failed:
             report.skipped_failed += 1
         else:

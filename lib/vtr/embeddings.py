@@ -21,8 +21,11 @@ Cache layout under ``cache_dir``::
 A video's key hashes the model's identity (architecture, weights tag or checkpoint hash,
 preprocessing, precision), the sampling strategy, number of frames, frame size, seed, the
 ``start``/``end`` window and the file's content fingerprint, so editing a video, or changing any
-setting, misses the cache instead of returning stale embeddings. Decode errors are cached too
-(keyed the same way), so a corrupt file is not decoded again on every run. All files are written
+setting, misses the cache instead of returning stale embeddings. Content errors (invalid data, no
+video stream, a truncated file) are cached too (keyed the same way), so a corrupt file is not
+decoded again on every run; failures of the machine rather than the file (an I/O error, a full
+disk, a permission, memory: ``VideoDecodeError.transient``) are reported for the run and retried
+on the next one. All files are written
 atomically; the ``.npy`` files are the source of truth, the index records errors and provenance.
 """
 
@@ -188,7 +191,8 @@ def _decode(job: _Job, n_frames: int, strategy: str, size: int, seed: int) -> np
     except video.VideoDecodeError as err:
         return err
     except (OSError, ValueError, RuntimeError) as err:  # anything else a bad file can raise
-        return video.VideoDecodeError(job.path, f"{type(err).__name__}: {err}")
+        # vtr.video did not say the file is to blame, so this is not remembered as the file's fault.
+        return video.VideoDecodeError(job.path, f"{type(err).__name__}: {err}", transient=True)
 
 
 def _decoded(
@@ -313,9 +317,12 @@ def embed_videos(
     try:
         for job, outcome in _decoded(todo, workers, decode):
             if isinstance(outcome, Exception):
-                errors[job.record.id] = str(outcome)
-                if index is not None and job.key is not None and isinstance(outcome, video.VideoDecodeError):
-                    index.add(_row(job, settings, identity, error=str(outcome)))
+                if _is_content_error(outcome):
+                    errors[job.record.id] = str(outcome)
+                    if index is not None and job.key is not None:
+                        index.add(_row(job, settings, identity, error=str(outcome)))
+                else:
+                    errors[job.record.id] = f"{outcome} (not cached: retried on the next run)"
                 bar.update(1)
                 continue
             batch.append((job, outcome))
@@ -343,6 +350,11 @@ def embed_videos(
         cache_hits=hits,
         keys=[keys[i] for i in done] if index is not None else [],
     )
+
+
+def _is_content_error(err: Exception) -> bool:
+    """Whether ``err`` is about the file's bytes, so that decoding it again would fail the same way."""
+    return isinstance(err, video.VideoDecodeError) and not err.transient
 
 
 def _load_cached(index: _VideoIndex, key: str) -> np.ndarray | str | None:

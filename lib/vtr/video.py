@@ -94,12 +94,32 @@ class VideoDecodeError(RuntimeError):
     """A video that cannot be read: missing, empty, truncated, corrupt or not a video.
 
     The message names the file and the reason; ``path`` and ``reason`` are also attributes.
+    ``transient`` tells a failure of the machine from one of the file: True when the cause is an
+    OS error (I/O error, no space, permission, too many open files, ...) or running out of
+    memory, which the same read may not meet next time; False for what the bytes themselves say
+    (invalid data, no video stream, truncated). Callers may remember only non-transient failures
+    (:mod:`vtr.embeddings` caches them). It is read from the exception chained with
+    ``raise ... from cause`` unless given.
     """
 
-    def __init__(self, path: PathLike, reason: str) -> None:
+    def __init__(self, path: PathLike, reason: str, *, transient: bool | None = None) -> None:
         self.path = os.fspath(path)
         self.reason = reason
+        self._transient = transient
         super().__init__(f"{self.path}: {reason}")
+
+    @property
+    def transient(self) -> bool:
+        if self._transient is not None:
+            return self._transient
+        cause = self.__cause__
+        while cause is not None:
+            # PyAV raises errno failures as OSError subclasses (av.error.OSError for EIO and ENOSPC,
+            # av.error.PermissionError, ...); bad data is InvalidDataError (a ValueError) or EOFError.
+            if isinstance(cause, OSError | MemoryError):
+                return True
+            cause = cause.__cause__ or cause.__context__
+        return False
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,9 @@ def test_clip_table_probes_durations_and_records_bad_files(tmp_path: Path) -> No
     write_video(tmp_path / "good.mp4", np.zeros((16, 32, 32, 3), np.uint8), fps=8)
     (tmp_path / "bad.mp4").write_text("not a video")
     records = [
-        ClipRecord("good", "good.mp4", ["one two three"], category="c"),
-        ClipRecord("bad", "bad.mp4", ["a b", "c d e f"]),
-        ClipRecord("window", "good.mp4", ["x"], start=0.5, end=1.5),
+        ClipRecord("good", "good.mp4", ["one two three"], "test", category="c"),
+        ClipRecord("bad", "bad.mp4", ["a b", "c d e f"], "test"),
+        ClipRecord("window", "good.mp4", ["x"], "test", start=0.5, end=1.5),
     ]
     table = clip_table(ClipSet("t", "test", records, tmp_path)).set_index("id")
     assert table.loc["good", "duration_s"] == pytest.approx(2.0, abs=0.13)

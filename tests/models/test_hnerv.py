@@ -18,6 +18,7 @@ from vtr.models.hnerv import (
     create_hnerv,
     parameter_counts,
     spec_for_patch,
+    stored_values,
 )
 
 
@@ -86,12 +87,36 @@ def test_content_hnerv_reads_pixels_and_shares_the_decoder_layout() -> None:
         content(torch.rand(3, 3, 8, 8))
 
 
-def test_parameter_counts_add_up_and_exclude_the_encoder_from_stored() -> None:
+def test_parameter_counts_add_up_and_exclude_the_encoder_from_the_weights() -> None:
     model = create_hnerv("content", spec_for_patch((8, 8), 8, (2, 2)), 6, embed_dim=4)
     counts = parameter_counts(model)
     assert counts["total"] == sum(p.numel() for p in model.parameters())
-    assert counts["total"] == sum(v for k, v in counts.items() if k not in ("total", "stored"))
-    assert counts["stored"] == counts["total"] - counts["encoder"]
+    assert counts["total"] == sum(v for k, v in counts.items() if k not in ("total", "weights"))
+    assert counts["weights"] == counts["total"] - counts["encoder"]
+    assert "stored" not in counts  # the stored size needs the number of stored embeddings
+
+
+def test_stored_values_count_the_content_embeddings_a_decoder_needs() -> None:
+    spec = spec_for_patch((8, 8), 8, (2, 2))  # fc_hw 2 x 2
+    content = create_hnerv("content", spec, 6, embed_dim=4)
+    coords = create_hnerv("coords", spec, 6, pe_levels=4)
+    stored = stored_values(content, n_patches=10)
+    weights = parameter_counts(content)["total"] - parameter_counts(content)["encoder"]
+    assert stored == {"weights": weights, "embeddings": 10 * 4 * 2 * 2, "stored": weights + 160}
+    # The coordinate model's input is computed from the frame index: nothing stored beyond weights.
+    assert stored_values(coords, 10) == {"weights": parameter_counts(coords)["total"], "embeddings": 0,
+                                         "stored": parameter_counts(coords)["total"]}  # fmt: skip
+    with pytest.raises(ValueError, match="n_patches"):
+        stored_values(coords, -1)
+
+
+def test_decode_of_the_encoding_is_the_forward_pass() -> None:
+    torch.manual_seed(0)
+    content = ContentHNeRV(spec_for_patch((8, 8), 8, (2, 2)), clip_dim=5, embed_dim=4)
+    pixels = torch.rand(2, 3, 8, 8)
+    embedding = content.encode(pixels)
+    assert embedding.shape == (2, 4, 2, 2) and embedding[0].numel() == content.embedding_numel
+    torch.testing.assert_close(content.decode(embedding).rgb, content(pixels).rgb)
     with pytest.raises(ValueError, match="unknown HNeRV kind"):
         create_hnerv("frames", spec_for_patch((8, 8), 8, (2, 2)), 6)
 

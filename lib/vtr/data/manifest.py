@@ -33,7 +33,7 @@ class ClipRecord:
     id: str
     video: str
     captions: list[str]
-    split: str = "test"
+    split: str  # required: a record never lands in a split by default (train / val / test)
     start: float | None = None
     end: float | None = None
     category: str | None = None
@@ -108,7 +108,7 @@ def read_manifest(path: str | os.PathLike[str], split: str | None = None) -> lis
         unknown = set(raw) - names
         if unknown:
             raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; valid fields: {sorted(names)}")
-        missing = {"id", "video", "captions"} - set(raw)
+        missing = {"id", "video", "captions", "split"} - set(raw)
         if missing:
             raise ManifestError(f"{where}: missing field(s) {sorted(missing)}")
         rec = validate(ClipRecord(**raw), where)

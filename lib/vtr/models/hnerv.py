@@ -10,7 +10,8 @@ what goes *into* the decoder:
 * :class:`ContentHNeRV` (HNeRV, Chen et al., CVPR 2023, the reference): a small convolutional
   encoder turns the patch's *pixels* into a tiny content embedding (``embed_dim × fc_h × fc_w``),
   which feeds the same decoder. With a 1 × 1 grid the "patch" is the whole frame, which is exactly
-  the original HNeRV.
+  the original HNeRV. The video lives in the weights *and* in the stored embeddings (one per patch
+  of every stored frame); the encoder is only needed to make them.
 
 The decoder is a stack of HNeRV blocks (convolution → PixelShuffle → GELU). As in HNeRV, the
 kernel grows with depth (``min(kernel_min + 2·i, kernel_max)``: 1, 3, 5, 5, ...) and the channel
@@ -18,7 +19,8 @@ width shrinks by ``reduce`` per block (never below ``lower_width``), which sprea
 evenly across the blocks instead of piling them into the first one.
 
 Model sizes (small / medium / large / xl) differ only in ``fc_dim``, the width of the first feature
-map; :func:`parameter_counts` reports what each part costs.
+map; :func:`parameter_counts` reports what each part costs and :func:`stored_values` everything a
+decoder needs to reproduce frames (weights plus the content model's embeddings).
 """
 
 from __future__ import annotations
@@ -223,8 +225,9 @@ class ContentEncoder(nn.Module):
 class ContentHNeRV(nn.Module):
     """The original HNeRV as reference: the patch's pixels → content embedding → the same decoder.
 
-    ``forward`` takes ``(B, 3, H, W)`` float pixels in [0, 1]. HNeRV counts the embeddings (one per
-    patch, ``embedding_numel`` values each) as part of the stored video; the encoder is not stored.
+    ``forward`` takes ``(B, 3, H, W)`` float pixels in [0, 1]: ``decode(encode(pixels))``. HNeRV
+    counts the embeddings (one per patch, ``embedding_numel`` values each) as part of the stored
+    video; the encoder is not stored (:func:`stored_values`).
     """
 
     kind = "content"
@@ -240,21 +243,28 @@ class ContentHNeRV(nn.Module):
         self.heads = DualHeads(self.decoder.out_channels, clip_dim)
         self.embedding_numel = embed_dim * spec.fc_hw[0] * spec.fc_hw[1]
 
-    def forward(self, pixels: torch.Tensor) -> HNeRVOutput:
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` pixels in [0, 1] → ``(B, embed_dim, fc_h, fc_w)`` content embeddings."""
         expected = self.spec.out_hw
         if pixels.ndim != 4 or tuple(pixels.shape[-2:]) != expected or pixels.shape[1] != 3:
             raise ValueError(
                 f"pixels must be (B, 3, {expected[0]}, {expected[1]}), got {tuple(pixels.shape)}"
             )
-        embedding = self.encoder(pixels)
+        return self.encoder(pixels)
+
+    def decode(self, embedding: torch.Tensor) -> HNeRVOutput:
+        """Content embeddings (stored, or interpolated between stored ones) → patches and CLIP embeddings."""
         return self.heads(self.decoder(self.stem(embedding)))
+
+    def forward(self, pixels: torch.Tensor) -> HNeRVOutput:
+        return self.decode(self.encode(pixels))
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
     """Parameters per part (``stem``, ``decoder``, ``heads``, ``encoder`` when present) and ``total``.
 
-    ``stored`` is what a decoder-side representation must keep: everything but the content encoder
-    (HNeRV adds the per-frame embeddings on top; see :attr:`ContentHNeRV.embedding_numel`).
+    ``weights`` are the parameters a decoder keeps: everything but the content encoder. They are
+    not the stored size of a content model, which also keeps its embeddings: see :func:`stored_values`.
     """
     counts = {
         name: sum(p.numel() for p in child.parameters())
@@ -262,8 +272,20 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
         if any(True for _ in child.parameters())
     }
     counts["total"] = sum(p.numel() for p in model.parameters())
-    counts["stored"] = counts["total"] - counts.get("encoder", 0)
+    counts["weights"] = counts["total"] - counts.get("encoder", 0)
     return counts
+
+
+def stored_values(model: nn.Module, n_patches: int) -> dict[str, int]:
+    """Everything a decoder needs to reproduce ``n_patches`` stored patches, in numbers kept:
+    ``weights`` (:func:`parameter_counts`), ``embeddings`` (``n_patches × embedding_numel`` for a
+    content model, none for the coordinate model, whose input is computed from the index) and
+    ``stored``, their sum."""
+    if n_patches < 0:
+        raise ValueError(f"n_patches must be >= 0, got {n_patches}")
+    weights = parameter_counts(model)["weights"]
+    embeddings = n_patches * int(getattr(model, "embedding_numel", 0))
+    return {"weights": weights, "embeddings": embeddings, "stored": weights + embeddings}
 
 
 def create_hnerv(

@@ -184,7 +184,7 @@ def test_viclip_with_random_weights_runs_notebook_01s_zero_shot_path(
         video.write_video(
             tmp_path / f"v{i}.mp4", rng.integers(0, 255, (17, 24, 40, 3), dtype=np.uint8), fps=5
         )
-        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"], category="c"))
+        records.append(ClipRecord(id=f"v{i}", video=f"v{i}.mp4", captions=[f"clip {i}"], category="c", split="test"))
     clips = ClipSet("toy", "test", records, tmp_path)
     torch.manual_seed(0)
     cfg = load_profile("sample", overrides={"model.arch": "viclip-tiny", "model.pretrained": ""})

@@ -452,14 +452,23 @@ def _duration(seconds: float | None) -> str:
     return f"{int(minutes)} min {secs:.0f} s" if minutes else f"{secs:.1f} s"
 
 
-def _shown_metrics(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], int]:
-    """The (key, formatted value) pairs the index shows, and how many scalars it leaves out."""
+def ordered_metrics(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], int]:
+    """A notebook's scalar metrics in display order, and how many of them are headline keys.
+
+    The headline keys (``vtr.report.save_metrics(..., headline=...)``) come first, in their order,
+    then the other scalars; the index and the README's results table both show them this way.
+    """
     flat = scalar_metrics(metrics)
-    # The notebook's headline keys (vtr.report.save_metrics(..., headline=...)) first, then the rest.
     first = [k for k in metrics.get(HEADLINE_KEY, []) if k in flat]
     ordered = first + [k for k in flat if k not in first]
-    shown = [(k, format_value(flat[k])) for k in ordered[: max(MAX_INDEX_METRICS, len(first))]]
-    return shown, len(flat) - len(shown)
+    return [(k, flat[k]) for k in ordered], len(first)
+
+
+def _shown_metrics(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], int]:
+    """The (key, formatted value) pairs the index shows, and how many scalars it leaves out."""
+    ordered, n_headline = ordered_metrics(metrics)
+    shown = [(k, format_value(v)) for k, v in ordered[: max(MAX_INDEX_METRICS, n_headline)]]
+    return shown, len(ordered) - len(shown)
 
 
 def _error_view(error: dict[str, Any]) -> dict[str, str]:

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= sample
 STAMP := $(VENV)/.vtr-installed
 
-.PHONY: venv reports test lint format clean-reports
+.PHONY: venv reports test lint format clean-reports docs
 
 venv: $(STAMP)
 
@@ -22,6 +22,12 @@ reports: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	@# no --quiet: it hides the warnings that --strict turns into errors
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The documentation site (docs/ + docstrings) into site/; warnings are errors, as in `make test`.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

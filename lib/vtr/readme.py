@@ -76,7 +76,7 @@ def _checked(run: Any, source: str) -> dict[str, Any]:
 def results_section(run: dict[str, Any], *, metrics: int = DEFAULT_METRICS) -> str:
     """The markdown between the markers: a one-line provenance note, then one row per notebook."""
     env = run["environment"]
-    finished = run.get("finished_at") or "unfinished"
+    finished = run.get("finished_at") or "not finished (still running, or interrupted)"
     lines = [
         f"Profile `{run['profile'].get('name', '?')}`, started {run['started_at']}, finished {finished}; "
         f"commit `{env.get('git_commit', '?')}`, {env.get('device', '?')}, torch {env.get('torch', '?')}.",

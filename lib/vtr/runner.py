@@ -527,7 +527,11 @@ def _index_template() -> Any:
 
 
 def render_index(run: dict[str, Any]) -> str:
-    """``index.html``: one row per notebook, then the run's environment. Static and self-contained."""
+    """``index.html``: one row per notebook, then the run's environment. Static and self-contained.
+
+    The layout is the package's jinja2 template ``vtr/templates/index.html.j2``; this function and
+    :func:`_row_view` decide what it shows.
+    """
     environment = {
         "command": run["command"],
         "profile": f"{run['profile']['name']} ({run['profile']['file']})",

@@ -33,6 +33,8 @@ def _run() -> dict[str, Any]:
             },
             {"stem": "02_fail", "status": "failed", "this_run": True, "duration_s": 3.2, "metrics": {}},
             {"stem": "03_old", "status": "ok", "this_run": False, "duration_s": None, "metrics": {}},
+            {"stem": "04_now", "status": "not run", "this_run": True, "duration_s": None, "metrics": {}},
+            {"stem": "05_later", "status": "not run", "this_run": False, "duration_s": None, "metrics": {}},
         ],
     }
 
@@ -46,12 +48,15 @@ def _readme(tmp_path: Path, body: str = "old table\n") -> Path:
 def test_section_has_one_row_per_notebook_with_headline_metrics_first() -> None:
     text = results_section(_run(), metrics=3)
     rows = [line for line in text.splitlines() if line.startswith("| `")]
-    assert [r.split("|")[1].strip() for r in rows] == ["`01_baselines`", "`02_fail`", "`03_old`"]
+    stems = ["`01_baselines`", "`02_fail`", "`03_old`", "`04_now`", "`05_later`"]
+    assert [r.split("|")[1].strip() for r in rows] == stems
     assert rows[0] == (
         "| `01_baselines` | ok | 1 min 49 s | `test_t2v_R@1` 50; `runs.small.psnr` 21.81; `profile` sample |"
     )
     assert "| `02_fail` | failed | 3 s | none |" in rows[1]
     assert "ok, previous run" in rows[2] and "| – |" in rows[2]
+    assert "| running, or the run was interrupted |" in rows[3]  # the runner's mark while it executes
+    assert "| not run |" in rows[4]
     assert "commit `abc1234`" in text and "cpu (x86_64, 2 CPUs)" in text
 
 

@@ -55,7 +55,7 @@ def test_section_has_one_row_per_notebook_with_headline_metrics_first() -> None:
     )
     assert "| `02_fail` | failed | 3 s | none |" in rows[1]
     assert "ok, previous run" in rows[2] and "| – |" in rows[2]
-    assert "| running, or the run was interrupted |" in rows[3]  # the runner's mark while it executes
+    assert "| running, or the run was interrupted |" in rows[3]  # interrupted while executing
     assert "| not run |" in rows[4]
     assert "commit `abc1234`" in text and "cpu (x86_64, 2 CPUs)" in text
 

@@ -45,7 +45,7 @@ def _duration(seconds: float | None) -> str:
 
 def _status(row: dict[str, Any]) -> str:
     if row["status"] == STATUS_NOT_RUN and row.get("this_run"):
-        # The runner marks the notebook it is executing this way until it finishes.
+        # How run.json records the notebook that was executing when a run was interrupted.
         return "running, or the run was interrupted"
     status = "skipped (resumed)" if row["status"] == STATUS_SKIPPED else row["status"]
     if not row.get("this_run") and row["status"] != STATUS_NOT_RUN:

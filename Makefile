@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= sample
 STAMP := $(VENV)/.vtr-installed
 
-.PHONY: venv reports test lint format clean-reports lab
+.PHONY: venv reports test lint format clean-reports lab docs
 
 venv: $(STAMP)
 
@@ -22,6 +22,12 @@ reports: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	@# no --quiet: it hides the warnings that --strict turns into errors
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The documentation site (docs/ + docstrings) into site/; warnings are errors, as in `make test`.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # JupyterLab on the project. The notebooks' python3 kernel is the venv's own Python: Jupyter run from
 # the venv prefers the venv's kernelspecs to user-wide ones (JUPYTER_PREFER_ENV_PATH makes that explicit).

@@ -91,15 +91,6 @@ MIN_VARIANCE_RATIO = 0.5  # predicted embeddings keep at least half of the targe
 TEMPORAL_TOLERANCE = 0.05  # frame-to-frame similarity within this of the targets'
 MAX_COSINE_GAP = 0.02  # train minus held-out cosine at most this
 RELEVANT_FRACTION = 0.05  # text search: a patch in the ground truth's top 5% for a query is relevant
-# The HNeRV paper's bunny figure for the setting the full profile reproduces: 640 x 1280 crop of the
-# 132 frames, 1.5M parameters, 300 epochs, all frames trained on (split 1_1_1), L2 loss.
-PUBLISHED_BUNNY = {
-    "psnr": 35.57,
-    "params": "1.5M",
-    "epochs": 300,
-    "source": "Chen et al., HNeRV: A Hybrid Neural Representation for Videos, CVPR 2023 "
-    "(arXiv:2304.02633), Table 2 (video regression on Bunny, 1.5M, 300 epochs; NeRV: 30.87 dB)",
-}
 
 
 # --------------------------------------------------------------------------------------- splits

@@ -70,25 +70,6 @@ if TYPE_CHECKING:
 RUN_VERSION = 1
 ZERO_SHOT = "zero-shot"
 SEED_002 = "seed 002"
-# Published text-to-video figures on MSR-VTT 1k-A, printed beside the full profile's own.
-PUBLISHED: dict[str, dict[str, float]] = {
-    "zero-shot CLIP ViT-B/32, 12 mean-pooled frames": {"R@1": 31.0, "R@5": 54.0, "R@10": 64.0, "MedR": 4.0},
-    "CLIP4Clip seqTransf, fine-tuned on 9k (ViT-B/32)": {"R@1": 44.5},
-    "seed 002 baseline (frozen CLIP, pre-extracted ViT-H-14 video features)": {
-        "R@1": 15.3,
-        "R@5": 38.2,
-        "R@10": 52.1,
-        "MedR": 12.0,
-        "MeanR": 45.3,
-    },  # fmt: skip
-    "seed 002 fine-tuned (+ projection, InfoNCE, hard negatives)": {
-        "R@1": 22.7,
-        "R@5": 47.9,
-        "R@10": 61.5,
-        "MedR": 8.0,
-        "MeanR": 32.1,
-    },  # fmt: skip
-}
 # Hard-negative masking: a similarity this low drops out of a softmax over cosine similarities / T.
 _MASKED = -1e4
 
@@ -933,10 +914,3 @@ def summary_metrics(
         }  # fmt: skip
         out["n_real_gains_R@1"] = int(gains["significant"].sum())
     return out
-
-
-def published_table() -> pd.DataFrame:
-    """The published MSR-VTT 1k-A text-to-video anchors (see :data:`PUBLISHED`)."""
-    table = pd.DataFrame.from_dict(PUBLISHED, orient="index")
-    table.index.name = "published (t2v, MSR-VTT 1k-A)"
-    return table

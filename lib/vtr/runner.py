@@ -513,71 +513,6 @@ def _with_outputs(row: dict[str, Any], reports: Path) -> dict[str, Any]:
     }
 
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
- padding:0 1em;color:#1d2330}
-h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:2em}
-table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #dde1e8;padding:.45em .6em;
- text-align:left;vertical-align:top} th{background:#f3f5f8;font-weight:600}
-.status{font-weight:600;white-space:nowrap;border-radius:4px;padding:.1em .5em}
-.ok{background:#e3f6e8;color:#176d32} .failed{background:#fde6e6;color:#a61b1b}
-.skipped{background:#eef1f6;color:#4a5568} .not-run{background:#f7f7f7;color:#888}
-.old{opacity:.7} .note{color:#667;font-size:.85em}
-dl.metrics{display:grid;grid-template-columns:max-content auto;gap:0 .8em;margin:0}
-dl.metrics dt{color:#556} dl.metrics dd{margin:0;font-variant-numeric:tabular-nums}
-pre{background:#fbf3f3;border-left:3px solid #d33;padding:.4em .6em;white-space:pre-wrap;margin:.3em 0;
- font-size:.85em}
-img.thumb{height:90px;border:1px solid #dde1e8;margin:0 .3em .3em 0}
-code{background:#f3f5f8;padding:0 .25em;border-radius:3px}
-table.env{width:auto} table.env th{width:12em}
-"""
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _status_cell(row: dict[str, Any]) -> str:
-    status = row["status"]
-    label = "skipped (resumed)" if status == STATUS_SKIPPED else status
-    css = status.replace(" ", "-")
-    cell = f'<span class="status {css}">{_esc(label)}</span>'
-    if not row["this_run"] and status != STATUS_NOT_RUN:
-        cell += f'<div class="note">previous run, {_esc(row.get("finished_at") or "")}</div>'
-    return cell
-
-
-def _metrics_cell(metrics: dict[str, Any]) -> str:
-    flat = scalar_metrics(metrics)
-    if not flat:
-        return '<span class="note">none</span>'
-    # The notebook's headline keys (vtr.report.save_metrics(..., headline=...)) first, then the rest.
-    first = [k for k in metrics.get(HEADLINE_KEY, []) if k in flat]
-    ordered = first + [k for k in flat if k not in first]
-    shown = [(k, flat[k]) for k in ordered[: max(MAX_INDEX_METRICS, len(first))]]
-    items = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(format_value(v))}</dd>" for k, v in shown)
-    more = len(flat) - len(shown)
-    extra = f'<div class="note">+{more} more in metrics JSON</div>' if more > 0 else ""
-    return f'<dl class="metrics">{items}</dl>{extra}'
-
-
-def _notebook_cell(row: dict[str, Any], parameters: dict[str, Any]) -> str:
-    links = [f'<a href="{_esc(row[k])}">{k}</a>' for k in ("html", "ipynb") if row.get(k)]
-    cell = f"<strong>{_esc(row['stem'])}</strong><div>{' · '.join(links)}</div>"
-    if row.get("parameters") and row["parameters"] != parameters:
-        cell += f'<div class="note">ran with {_esc(json.dumps(row["parameters"], sort_keys=True))}</div>'
-    if error := row.get("error"):
-        where = "before the first cell" if error.get("cell_index") is None else f"cell {error['cell_index']}"
-        if error.get("exec_count") is not None:
-            where += f" (In [{error['exec_count']}])"
-        line = _first_line(error.get("source") or "")
-        cell += (
-            f'<div class="note">failed at {_esc(where)}{": " if line else ""}<code>{_esc(line[:80])}</code></div>'
-            f"<pre>{_esc(error['ename'])}: {_esc(_clean_text(error.get('evalue') or '', 400))}</pre>"
-        )
-    return cell
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -585,21 +520,87 @@ def _duration(seconds: float | None) -> str:
     return f"{int(minutes)} min {secs:.0f} s" if minutes else f"{secs:.1f} s"
 
 
+def ordered_metrics(metrics: dict[str, Any]) -> tuple[list[tuple[str, Any]], int]:
+    """A notebook's scalar metrics in display order, and how many of them are headline keys.
+
+    The headline keys (``vtr.report.save_metrics(..., headline=...)``) come first, in their order,
+    then the other scalars; the index and the README's results table both show them this way.
+    """
+    flat = scalar_metrics(metrics)
+    first = [k for k in metrics.get(HEADLINE_KEY, []) if k in flat]
+    ordered = first + [k for k in flat if k not in first]
+    return [(k, flat[k]) for k in ordered], len(first)
+
+
+def _shown_metrics(metrics: dict[str, Any]) -> tuple[list[tuple[str, str]], int]:
+    """The (key, formatted value) pairs the index shows, and how many scalars it leaves out."""
+    ordered, n_headline = ordered_metrics(metrics)
+    shown = [(k, format_value(v)) for k, v in ordered[: max(MAX_INDEX_METRICS, n_headline)]]
+    return shown, len(ordered) - len(shown)
+
+
+def _error_view(error: dict[str, Any]) -> dict[str, str]:
+    where = "before the first cell" if error.get("cell_index") is None else f"cell {error['cell_index']}"
+    if error.get("exec_count") is not None:
+        where += f" (In [{error['exec_count']}])"
+    return {
+        "where": where,
+        "line": _first_line(error.get("source") or "")[:80],
+        "ename": error["ename"],
+        "evalue": _clean_text(error.get("evalue") or "", 400),
+    }
+
+
+def _row_view(row: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """What the template shows for one notebook; the template itself only lays it out."""
+    status = row["status"]
+    metrics, more = _shown_metrics(row["metrics"])
+    ran_with = row.get("parameters") and row["parameters"] != parameters
+    return {
+        "stem": row["stem"],
+        "old": not row["this_run"],
+        "links": [(k, row[k]) for k in ("html", "ipynb") if row.get(k)],
+        "ran_with": json.dumps(row["parameters"], sort_keys=True) if ran_with else None,
+        "error": _error_view(row["error"]) if row.get("error") else None,
+        "status_label": "skipped (resumed)" if status == STATUS_SKIPPED else status,
+        "status_css": status.replace(" ", "-"),
+        "previous": not row["this_run"] and status != STATUS_NOT_RUN,
+        "finished_at": row.get("finished_at") or "",
+        "duration": _duration(row["duration_s"]),
+        "metrics": metrics,
+        "more_metrics": more,
+        "figures": [(f, Path(f).stem) for f in row["figures"]],
+    }
+
+
+@functools.cache
+def _index_template() -> Any:
+    """The package's ``templates/index.html.j2``, loaded once."""
+    import jinja2
+    from markupsafe import Markup
+
+    def escape(value: Any) -> Markup:
+        # html.escape (quote=True) rather than markupsafe's spelling of quotes, so the page's escaping
+        # is what it was before the template (tests look for ``&#x27;``).
+        return value if isinstance(value, Markup) else Markup(html.escape(str(value), quote=True))
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("vtr", "templates"),
+        autoescape=True,
+        finalize=escape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("index.html.j2")
+
+
 def render_index(run: dict[str, Any]) -> str:
-    """``index.html``: one row per notebook, then the run's environment. Static and self-contained."""
-    rows = []
-    for row in run["notebooks"]:
-        figures = "".join(
-            f'<a href="{_esc(f)}"><img class="thumb" src="{_esc(f)}" alt="{_esc(Path(f).stem)}" loading="lazy"></a>'
-            for f in row["figures"]
-        )
-        css = "" if row["this_run"] else ' class="old"'
-        rows.append(
-            f"<tr{css}><td>{_notebook_cell(row, run['parameters'])}</td><td>{_status_cell(row)}</td>"
-            f"<td>{_duration(row['duration_s'])}</td><td>{_metrics_cell(row['metrics'])}</td>"
-            f"<td>{figures}</td></tr>"
-        )
-    env = {
+    """``index.html``: one row per notebook, then the run's environment. Static and self-contained.
+
+    The layout is the package's jinja2 template ``vtr/templates/index.html.j2``; this function and
+    :func:`_row_view` decide what it shows.
+    """
+    environment = {
         "command": run["command"],
         "profile": f"{run['profile']['name']} ({run['profile']['file']})",
         "overrides": json.dumps(run["overrides"], sort_keys=True) if run["overrides"] else "none",
@@ -607,24 +608,13 @@ def render_index(run: dict[str, Any]) -> str:
         "started": run["started_at"],
         "finished": run.get("finished_at") or "running…",
     }
-    env_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in env.items())
-    counts = {s: sum(r["status"] == s for r in run["notebooks"]) for s in (STATUS_OK, STATUS_FAILED)}
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>vtr reports — {_esc(run["profile"]["name"])}</title><style>{_CSS}</style></head>
-<body>
-<h1>vtr reports</h1>
-<p class="note">profile <strong>{_esc(run["profile"]["name"])}</strong> · {counts[STATUS_OK]} ok ·
-{counts[STATUS_FAILED]} failed · {len(run["notebooks"])} notebooks · machine-readable: <a href="run.json">run.json</a></p>
-<table>
-<thead><tr><th>notebook</th><th>status</th><th>duration</th><th>key metrics</th><th>figures</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
-<h2>Environment</h2>
-<table class="env">{env_rows}</table>
-</body></html>
-"""
+    return _index_template().render(
+        profile=run["profile"]["name"],
+        n_ok=sum(r["status"] == STATUS_OK for r in run["notebooks"]),
+        n_failed=sum(r["status"] == STATUS_FAILED for r in run["notebooks"]),
+        rows=[_row_view(row, run["parameters"]) for row in run["notebooks"]],
+        environment=list(environment.items()),
+    )
 
 
 def write_index(run: dict[str, Any], reports: Path) -> Path:

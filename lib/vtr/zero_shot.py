@@ -46,17 +46,6 @@ from vtr.models.encoders import Encoder
 from vtr.paths import resolve
 from vtr.progress import show_progress
 
-# Zero-shot CLIP ViT-B/32, 12 mean-pooled frames, MSR-VTT 1k-A text-to-video: Portillo-Quintero et
-# al., "A Straightforward Framework For Video Retrieval Using CLIP" (MCPR 2021), Table 1; the same
-# figure is the zero-shot row of CLIP4Clip (Luo et al. 2021). Printed beside vtr's own figure.
-PUBLISHED_MSRVTT_ZERO_SHOT = {
-    "source": "Portillo-Quintero et al. 2021 (CLIP ViT-B/32, 12 frames, mean pooling, MSR-VTT 1k-A)",
-    "t2v_R@1": 31.2,
-    "t2v_R@5": 53.7,
-    "t2v_R@10": 64.2,
-    "t2v_MedR": 4.0,
-}
-
 
 @dataclass
 class ZeroShotRun:

@@ -515,6 +515,19 @@ def holm(p_values: Any) -> np.ndarray:
     return out
 
 
+def holm_verdicts(table: pd.DataFrame, alpha: float, verdicts: dict[str, str]) -> pd.DataFrame:
+    """Holm-adjust each p-value column of ``table`` as its own family, in place.
+
+    ``verdicts`` maps a p-value column to the name of its verdict column: for each one present,
+    ``<column>_holm`` holds the adjusted p-values and the verdict column ``<column>_holm < alpha``.
+    """
+    for column, verdict in verdicts.items():
+        if column in table:
+            table[f"{column}_holm"] = holm(table[column])
+            table[verdict] = table[f"{column}_holm"] < alpha
+    return table
+
+
 def retrieval_cis(
     sim: Any,
     caption_to_video: Any = None,

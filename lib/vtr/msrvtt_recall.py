@@ -692,12 +692,7 @@ def gains_table(
     if not lines:
         return pd.DataFrame()
     table = pd.DataFrame(lines).set_index(["system", "direction"])
-    table["p_holm"] = M.holm(table["p"])
-    table["significant"] = table["p_holm"] < alpha
-    if "pair_p" in table:
-        table["pair_p_holm"] = M.holm(table["pair_p"])
-        table["pair_significant"] = table["pair_p_holm"] < alpha
-    return table
+    return M.holm_verdicts(table, alpha, {"p": "significant", "pair_p": "pair_significant"})
 
 
 def breakdown_table(rows: dict[str, Row], labels: Sequence[str] | pd.Categorical, by: str) -> pd.DataFrame:

@@ -260,12 +260,7 @@ def sweep_differences(
     table = pd.DataFrame(lines)
     if table.empty:
         return table
-    table["p_holm"] = M.holm(table["p"])
-    table["real"] = table["p_holm"] < alpha
-    if "pair_p" in table:
-        table["pair_p_holm"] = M.holm(table["pair_p"])
-        table["pair_real"] = table["pair_p_holm"] < alpha
-    return table
+    return M.holm_verdicts(table, alpha, {"p": "real", "pair_p": "pair_real"})
 
 
 def partner_confusion(outcomes: pd.DataFrame) -> float:

@@ -38,11 +38,13 @@ def _overrides(data_dir: Path) -> dict[str, Any]:
 
 def _notebook_until_grid(stem: str) -> list[str]:
     """The code cells of ``notebooks/<stem>.ipynb`` up to the one calling ``run_grid``, parameters cell
-    left out (this test sets ``profile`` and ``overrides`` itself, as papermill would)."""
+    left out (this test sets ``profile`` and ``overrides`` itself, as papermill would), and the Colab set-up
+    cell too (IPython syntax, and a no-op outside Colab)."""
     nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
     cells = []
     for cell in nb.cells:
-        if cell.cell_type != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type != "code" or "parameters" in tags or "colab-setup" in tags:
             continue
         cells.append(cell.source)
         if "run_grid(" in cell.source:

@@ -4,10 +4,10 @@
     python run_all.py --profile full       # --gpus auto (default): runs the line above first when the
                                            # profile trains on CUDA and torch sees several GPUs
 
-A notebook runs in one Jupyter kernel, so it trains on one device. :func:`train_grids` builds what
-notebooks 02 and 03 build before their ``run_grid`` call (the same features, the same
-:class:`~vtr.finetune.RunSpec` lists, ``epochs`` and :func:`~vtr.finetune.default_runs_dir`) and calls
-the same :func:`vtr.finetune.run_grid`. Checkpoint folders are named by
+A notebook runs in one Jupyter kernel, so it trains on one device. Notebooks 02 and 03 plan their runs
+with :func:`cross_attention_grid` and :func:`fusion_grid` (features, :class:`~vtr.finetune.RunSpec`
+lists, ``epochs``); :func:`train_grids` takes the same plans to the same :func:`vtr.finetune.run_grid`
+call. Checkpoint folders are named by
 :func:`vtr.finetune.run_key`, which hashes every setting, so the notebooks find the finished runs
 afterwards and :func:`vtr.train.fit` reloads them instead of training (the test grid of
 ``tests/test_grids.py`` executes the notebooks' own cells to check that).

@@ -99,6 +99,8 @@ def test_tempme_schedule_reduces_tokens_and_returns_one_clip():
 
 def test_config_from_tempme_strings_and_errors():
     assert MergeConfig.from_tempme("2-2-3", "8-9-10", "30-10") == TEMPME_VIT_B32
+    seed = MergeConfig.from_tempme("2-2-2", [6, 8, 10], [0.3, 0.7])  # seed 001's JSON
+    assert seed == MergeConfig(merge_frames=(2, 2, 2), merge_layers=(6, 8, 10), intra=0.3, inter=0.7)
     with pytest.raises(ValueError, match="cannot be joined"):
         TEMPME_VIT_B32.frames_out(8)
     with pytest.raises(ValueError, match="differ in length"):

@@ -27,7 +27,9 @@ phase and the second for the cross-frame phase. The paper's default for ViT-B/32
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,15 +59,21 @@ class MergeConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     @classmethod
-    def from_tempme(cls, merge_frame_num: str, merge_layer: str, merge_token_proportion: str) -> MergeConfig:
-        """From TempMe's dash-separated strings, e.g. ``("2-2-3", "8-9-10", "30-10")``."""
-        frames = tuple(int(v) for v in merge_frame_num.split("-") if v)
-        layers = tuple(int(v) for v in merge_layer.split("-") if v)
-        proportions = [float(v) / 100 for v in merge_token_proportion.split("-") if v]
+    def from_tempme(
+        cls,
+        merge_frame_num: str | Sequence[int],
+        merge_layer: str | Sequence[int],
+        merge_token_proportion: str | Sequence[float],
+    ) -> MergeConfig:
+        """From TempMe's settings: dash-separated strings (``"2-2-3"``, ``"8-9-10"``, ``"30-10"``, the
+        proportions in percent) or lists as seed 001's JSON writes them (``[6, 8, 10]``, ``[0.3, 0.7]``)."""
+        frames = _numbers(merge_frame_num, int)
+        layers = _numbers(merge_layer, int)
+        proportions = _numbers(merge_token_proportion, float)
         if len(proportions) not in (1, 2):
-            raise ValueError(f"merge_token_proportion {merge_token_proportion!r}: expected 'A' or 'A-B'")
-        intra, inter = proportions[0], proportions[-1]
-        return cls(merge_frames=frames, merge_layers=layers, intra=intra, inter=inter)
+            raise ValueError(f"merge_token_proportion {merge_token_proportion!r}: expected one or two values")
+        proportions = tuple(p / 100 if p > 1 else p for p in proportions)  # "30-10" is in percent
+        return cls(merge_frames=frames, merge_layers=layers, intra=proportions[0], inter=proportions[-1])
 
     def frames_out(self, frames: int) -> int:
         """Clip-level groups left after every merge layer, or ValueError when they do not divide."""
@@ -76,6 +84,11 @@ class MergeConfig:
                 )
             frames //= group
         return frames
+
+
+def _numbers(value: str | Sequence[Any], kind: type) -> tuple[Any, ...]:
+    parts = value.split("-") if isinstance(value, str) else list(value)
+    return tuple(kind(v) for v in parts if v != "")
 
 
 #: TempMe's default for ViT-B/32 at 12 frames: frames joined 2-2-3 at blocks 8-9-10, 30% then 10%.

@@ -1,0 +1,131 @@
+"""STOP-style spatial and temporal prompts on a frozen open_clip Vision Transformer.
+
+Image CLIP sees a clip as independent frames, so a mean of its frame features cannot tell "moves
+left" from "moves right". STOP (spatial–temporal dynamic prompting) keeps the ViT frozen and adds
+two small trainable parts; vtr's version:
+
+* **Intra-frame spatial prompts:** ``n_spatial`` tokens appended to every frame's tokens at the
+  input. Each is a learned base token plus a projection of the frame's *motion summary*: its patch
+  embeddings weighted by how much each patch changed from the previous frame (a softmax over the
+  patch-wise change), so the prompts point the frozen network at the regions that move.
+* **Inter-frame temporal prompts:** before each block in ``temporal_layers``, a depthwise 1-D
+  convolution over time of the frames' class tokens gives one token per frame that summarises its
+  neighbours; it is appended to that frame's tokens for the block and removed after it. This is the
+  only path by which frames exchange information, and it makes the clip feature order-aware.
+
+Only the prompts (and, optionally, LoRA adapters on the MLPs via ``peft``, as TempMe fine-tunes) are
+trainable; :meth:`PromptedViT.trainable_parameters` lists them for :func:`vtr.train.fit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vtr.models.tome import _check_visual
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """How many prompts and where; see the module docstring."""
+
+    n_spatial: int = 4
+    temporal_layers: tuple[int, ...] = (0, 1)  # 0-based blocks that receive a temporal prompt token
+    temporal_kernel: int = 3  # frames each temporal prompt sees (odd)
+    lora_rank: int = 0  # > 0: LoRA adapters of this rank on the frozen tower's MLPs (see add_lora)
+
+    def __post_init__(self) -> None:
+        if self.n_spatial < 0:
+            raise ValueError(f"n_spatial must be >= 0, got {self.n_spatial}")
+        if self.temporal_kernel < 1 or self.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be a positive odd number, got {self.temporal_kernel}")
+        if list(self.temporal_layers) != sorted(set(self.temporal_layers)):
+            raise ValueError(f"temporal_layers must be strictly increasing, got {self.temporal_layers}")
+
+
+class PromptedViT(nn.Module):
+    """A frozen open_clip ``VisionTransformer`` with STOP-style prompts: frames [B, T, 3, H, W] →
+    frame features [B, T, D] (:meth:`forward`) or an L2-normalised clip feature (:meth:`encode_clip`)."""
+
+    def __init__(self, visual: nn.Module, cfg: PromptConfig = PromptConfig()) -> None:
+        super().__init__()
+        _check_visual(visual)
+        blocks = len(visual.transformer.resblocks)
+        if any(layer >= blocks for layer in cfg.temporal_layers):
+            raise ValueError(f"temporal_layers {cfg.temporal_layers} exceed the {blocks} blocks")
+        self.visual = visual.requires_grad_(False)
+        if cfg.lora_rank:
+            add_lora(visual, rank=cfg.lora_rank)
+        self.cfg = cfg
+        width = visual.transformer.width
+        self.spatial_base = nn.Parameter(torch.randn(cfg.n_spatial, width) * 0.02)
+        self.spatial_motion = nn.Linear(width, width * cfg.n_spatial) if cfg.n_spatial else None
+        self.temporal = nn.ModuleDict(
+            {
+                str(layer): nn.Conv1d(
+                    width, width, cfg.temporal_kernel, padding=cfg.temporal_kernel // 2, groups=width
+                )
+                for layer in cfg.temporal_layers
+            }
+        )
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The prompt parameters and any LoRA adapters: everything not frozen."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def train(self, mode: bool = True) -> PromptedViT:
+        super().train(mode)
+        self.visual.eval()  # the frozen tower keeps its inference behaviour (dropout off)
+        return self
+
+    def _spatial_prompts(self, tokens: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
+        """[B*T, n_spatial, width] prompts from each frame's motion-weighted patch embeddings."""
+        patches = tokens[:, 1:].reshape(batch, frames, tokens.shape[1] - 1, -1)
+        previous = torch.cat([patches[:, :1], patches[:, :-1]], dim=1)
+        change = (patches - previous).abs().mean(dim=-1)  # [B, T, P]
+        weights = change.softmax(dim=-1).unsqueeze(-1)
+        motion = (weights * patches).sum(dim=2).flatten(0, 1)  # [B*T, width]
+        prompts = self.spatial_motion(motion).reshape(-1, self.cfg.n_spatial, tokens.shape[-1])
+        return prompts + self.spatial_base
+
+    def _temporal_prompt(self, layer: int, x: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
+        """[B*T, 1, width]: a convolution over time of the frames' class tokens."""
+        cls = x[:, 0].reshape(batch, frames, -1).transpose(1, 2)  # [B, width, T]
+        return self.temporal[str(layer)](cls).transpose(1, 2).reshape(batch * frames, 1, -1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        batch, n_frames = frames.shape[:2]
+        x = self.visual._embeds(frames.flatten(0, 1))
+        if self.cfg.n_spatial:
+            x = torch.cat([x, self._spatial_prompts(x, batch, n_frames)], dim=1)
+        for index, block in enumerate(self.visual.transformer.resblocks):
+            if str(index) in self.temporal:
+                x = torch.cat([x, self._temporal_prompt(index, x, batch, n_frames)], dim=1)
+                x = block(x)[:, :-1]
+            else:
+                x = block(x)
+        pooled, _ = self.visual._pool(x)
+        if self.visual.proj is not None:
+            pooled = pooled @ self.visual.proj
+        return pooled.reshape(batch, n_frames, -1)
+
+    def encode_clip(self, frames: torch.Tensor) -> torch.Tensor:
+        """One L2-normalised feature per clip [B, D]: the mean of the prompted frame features."""
+        return F.normalize(self(frames).mean(dim=1), dim=-1)
+
+
+def add_lora(visual: nn.Module, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0) -> nn.Module:
+    """LoRA adapters (``peft``) on the MLP layers of ``visual``'s blocks, as TempMe fine-tunes CLIP.
+
+    Only the adapters are trainable afterwards. The MLPs are adapted rather than the attention
+    because open_clip's attention is ``nn.MultiheadAttention``, whose fused projection peft does not
+    wrap as plain ``Linear`` layers.
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=["c_fc", "c_proj"])
+    visual.requires_grad_(False)
+    return inject_adapter_in_model(config, visual)

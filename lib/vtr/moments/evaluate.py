@@ -92,7 +92,9 @@ def temporal_iou(spans_a: Any, spans_b: Any) -> np.ndarray:
     """
     a = np.asarray(spans_a, dtype=np.float64).reshape(-1, np.shape(spans_a)[-1])[:, :2]
     b = np.asarray(spans_b, dtype=np.float64).reshape(-1, np.shape(spans_b)[-1])[:, :2]
-    inter = np.clip(np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    inter = np.clip(
+        np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
     union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -106,7 +108,9 @@ def _voc_ap(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((rec[steps] - rec[steps - 1]) * envelope[steps]))
 
 
-def detection_ap(gt_windows: Any, pred_windows: Any, thresholds: Sequence[float] = IOU_THRESHOLDS) -> np.ndarray:
+def detection_ap(
+    gt_windows: Any, pred_windows: Any, thresholds: Sequence[float] = IOU_THRESHOLDS
+) -> np.ndarray:
     """Average precision of one query's scored windows at each IoU threshold: ``(len(thresholds),)``.
 
     ``pred_windows`` is ``(N, 3)`` ``[start, end, score]``, ``gt_windows`` ``(M, 2)``. Windows are ranked by
@@ -250,7 +254,12 @@ def check_predictions(
             if start < 0 or end < start or (end > query.duration and not allow_overrun):
                 raise PredictionError(
                     f"{where}: qid {pred.qid!r}: window [{start}, {end}] is outside the video "
-                    f"[0, {query.duration}]" + ("" if end <= query.duration else " (allow_overrun scores it)")
+                    f"[0, {query.duration}]"
+                    + (
+                        ""
+                        if end <= query.duration
+                        else "; --allow-overrun scores it as the official evaluator does"
+                    )
                 )
         has = pred.saliency is not None
         if with_saliency is None:
@@ -337,7 +346,11 @@ def _brief(nested: dict[str, Any]) -> dict[str, Any]:
             "MR-full-mAP": nested["full"]["MR-mAP"]["average"],
             "MR-full-mAP@0.5": nested["full"]["MR-mAP"]["0.5"],
             "MR-full-mAP@0.75": nested["full"]["MR-mAP"]["0.75"],
-            **{f"MR-{name}-mAP": nested[name]["MR-mAP"]["average"] for name in LENGTH_RANGES if name in nested},
+            **{
+                f"MR-{name}-mAP": nested[name]["MR-mAP"]["average"]
+                for name in LENGTH_RANGES
+                if name in nested
+            },
             "MR-full-R1@0.5": nested["full"]["MR-R1"]["0.5"],
             "MR-full-R1@0.7": nested["full"]["MR-R1"]["0.7"],
         }
@@ -405,7 +418,9 @@ def _pairs(
 
 def _extra_block(pairs: Sequence[tuple[MomentQuery, MomentPrediction]], ks: Sequence[int]) -> _PerQuery:
     values = {
-        f"R@{k},IoU={t}": np.array([recall_at_k(q, p, k, t) for q, p in pairs]) for k in ks for t in (0.5, 0.7)
+        f"R@{k},IoU={t}": np.array([recall_at_k(q, p, k, t) for q, p in pairs])
+        for k in ks
+        for t in (0.5, 0.7)
     }
     values["mIoU"] = np.array([top1_iou(q, p) for q, p in pairs])
     if pairs and pairs[0][1].saliency is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, precision_recall_curve
+
 from vtr.data.moments import MomentPrediction, MomentQuery
 from vtr.moments.evaluate import (
     PredictionError,

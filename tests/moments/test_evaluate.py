@@ -292,3 +292,30 @@ def test_intervals_resample_videos_not_queries() -> None:
     low_i, high_i = ind.intervals["brief"]["MR-full-R1@0.5"]
     assert (high_i - low_i) < 0.7 * (high4 - low4)
     assert set(copies.table().columns) == {"value", "low", "high"}
+
+
+def test_charades_real_file_with_oracle_and_shifted_predictions(shared_data: Path) -> None:
+    """The real Charades-STA test file: exact windows score 100; windows shifted by half their length
+    (IoU exactly 1/3, brute-force checked) pass R1@0.3 only."""
+    from vtr.data.moments import load_moments
+
+    gt = load_moments(shared_data / "charades_sta" / "charades_test_release.jsonl")
+    assert len(gt) == 3720
+    oracle = [_pred(q.qid, q.vid, [(*q.windows[0], 1.0)]) for q in gt]
+    assert evaluate_charades(oracle, gt).official["brief"] == {
+        "R1@0.3": 100.0, "R1@0.5": 100.0, "R1@0.7": 100.0, "mIoU": 100.0
+    }  # fmt: skip
+    kept, shifted = [], []
+    for q in gt:
+        (s, e), half = q.windows[0], (q.windows[0][1] - q.windows[0][0]) / 2
+        window = (s + half, e + half) if e + half <= q.duration else (s - half, e - half)
+        if window[0] < 0 or len(q.windows) > 1:
+            continue
+        kept.append(q)
+        shifted.append(_pred(q.qid, q.vid, [(*window, 1.0)]))
+    assert len(kept) > 3000
+    ious = [_brute_iou(p.windows[0][:2], q.windows[0]) for p, q in zip(shifted, kept, strict=True)]
+    brief = evaluate_charades(shifted, kept).official["brief"]
+    assert brief["R1@0.3"] == 100.0 and brief["R1@0.5"] == 0.0
+    assert brief["mIoU"] == pytest.approx(100 * float(np.mean(ious)), abs=0.005)
+    assert brief["mIoU"] == pytest.approx(100 / 3, abs=0.01)

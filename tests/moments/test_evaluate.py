@@ -276,19 +276,19 @@ def test_intervals_resample_videos_not_queries() -> None:
     windows = [[(0.0, 10.0, 1.0)] if h else [(20.0, 30.0, 1.0)] for h in hits]
     gt = [_query(i, f"v{i}", 40.0, [(0.0, 10.0)]) for i in range(n)]
     preds = [_pred(i, f"v{i}", w) for i, w in enumerate(windows)]
-    single = evaluate_qvhighlights(preds, gt, n_boot=2000)
+    single = evaluate_qvhighlights(preds, gt, n_boot=1000)
     low, high = single.intervals["brief"]["MR-full-R1@0.5"]
     assert low < single.official["brief"]["MR-full-R1@0.5"] < high
     # four copies of every query in the same video: no new information, so about the same width
     gt4 = [_query(f"{i}-{c}", f"v{i}", 40.0, [(0.0, 10.0)]) for i in range(n) for c in range(4)]
     preds4 = [_pred(f"{i}-{c}", f"v{i}", windows[i]) for i in range(n) for c in range(4)]
-    copies = evaluate_qvhighlights(preds4, gt4, n_boot=2000)
+    copies = evaluate_qvhighlights(preds4, gt4, n_boot=1000)
     low4, high4 = copies.intervals["brief"]["MR-full-R1@0.5"]
     assert (high4 - low4) == pytest.approx(high - low, rel=0.2)
     # the same copies as independent videos would look twice as certain
     gt_ind = [_query(f"{i}-{c}", f"v{i}-{c}", 40.0, [(0.0, 10.0)]) for i in range(n) for c in range(4)]
     preds_ind = [_pred(f"{i}-{c}", f"v{i}-{c}", windows[i]) for i in range(n) for c in range(4)]
-    ind = evaluate_qvhighlights(preds_ind, gt_ind, n_boot=2000)
+    ind = evaluate_qvhighlights(preds_ind, gt_ind, n_boot=1000)
     low_i, high_i = ind.intervals["brief"]["MR-full-R1@0.5"]
     assert (high_i - low_i) < 0.7 * (high4 - low4)
     assert set(copies.table().columns) == {"value", "low", "high"}

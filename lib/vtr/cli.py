@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vtr.config import ConfigError, load_profile, parse_override
+from vtr.moments import cli as moments_cli
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -193,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train]
+COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train, moments_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -153,3 +153,18 @@ def test_bad_prediction_lines(tmp_path: Path) -> None:
         load_predictions(path)
     pred = MomentPrediction(3, "v", [(1.0, 2.0, 0.9)])
     assert load_predictions(write_predictions(tmp_path / "w.jsonl", [pred])) == [pred]
+
+
+def test_located_readers_give_each_item_its_line(tmp_path: Path) -> None:
+    from vtr.data.moments import load_moments_located, load_predictions_located
+
+    gt = tmp_path / "gt.jsonl"
+    rows = [
+        {"qid": 1, "query": "q one", "duration": 10, "vid": "a", "relevant_windows": [[0, 2]]},
+        {"qid": 2, "query": "q two", "duration": 10, "vid": "a", "relevant_windows": [[2, 4]]},
+    ]
+    gt.write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n")  # a blank line keeps numbering
+    assert [(w, q.qid) for w, q in load_moments_located(gt)] == [(f"{gt}:1", 1), (f"{gt}:3", 2)]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"qid": 2, "vid": "a", "pred_relevant_windows": [[2, 4, 0.5]]}) + "\n")
+    assert [(w, p.qid) for w, p in load_predictions_located(preds)] == [(f"{preds}:1", 2)]

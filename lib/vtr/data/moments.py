@@ -160,11 +160,13 @@ def _parse_prediction(raw: dict[str, Any]) -> MomentPrediction:
 T = TypeVar("T")
 
 
-def _read_jsonl(path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], T]) -> list[T]:
+def _read_located(
+    path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], T]
+) -> list[tuple[str, T]]:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"moment file {path} not found")
-    items: list[T] = []
+    items: list[tuple[str, T]] = []
     seen: dict[Any, str] = {}
     for where, raw in iter_jsonl(path):
         try:
@@ -175,8 +177,12 @@ def _read_jsonl(path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], 
         if qid in seen:
             raise ManifestError(f"{where}: field 'qid' {qid!r} already used at {seen[qid]}")
         seen[qid] = where
-        items.append(item)
+        items.append((where, item))
     return items
+
+
+def _read_jsonl(path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], T]) -> list[T]:
+    return [item for _, item in _read_located(path, parse)]
 
 
 def load_moments(path: str | os.PathLike[str]) -> list[MomentQuery]:
@@ -192,6 +198,16 @@ def load_moments(path: str | os.PathLike[str]) -> list[MomentQuery]:
 def load_predictions(path: str | os.PathLike[str]) -> list[MomentPrediction]:
     """Read and validate predictions in the QVHighlights submission format."""
     return _read_jsonl(path, _parse_prediction)
+
+
+def load_moments_located(path: str | os.PathLike[str]) -> list[tuple[str, MomentQuery]]:
+    """:func:`load_moments` with each query's ``"file:line"``, for checks that name the line later."""
+    return _read_located(path, _parse_query)
+
+
+def load_predictions_located(path: str | os.PathLike[str]) -> list[tuple[str, MomentPrediction]]:
+    """:func:`load_predictions` with each prediction's ``"file:line"`` (the evaluator's checks name it)."""
+    return _read_located(path, _parse_prediction)
 
 
 def query_to_json(q: MomentQuery) -> dict[str, Any]:

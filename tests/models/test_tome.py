@@ -109,3 +109,20 @@ def test_config_from_tempme_strings_and_errors():
         merged_clip_features(_vit(layers=2), torch.randn(1, 2, 3, 32, 32), MergeConfig((2,), (5,)))
     with pytest.raises(TypeError, match="VisionTransformer"):
         merged_clip_features(torch.nn.Linear(2, 2), torch.randn(1, 2, 3, 32, 32), MergeConfig())
+
+
+def test_encode_clips_merged_matches_the_encoder_without_merging():
+    import numpy as np
+
+    from vtr.models.encoders import create_encoder
+    from vtr.models.tome import TEMPME_TINY_VIT, encode_clips_merged
+
+    torch.manual_seed(0)
+    encoder = create_encoder("vtr-tiny-vit", "", device="cpu")
+    videos = [np.random.default_rng(i).integers(0, 255, (12, 64, 64, 3), dtype=np.uint8) for i in range(2)]
+    np.testing.assert_allclose(
+        encode_clips_merged(encoder, videos, MergeConfig()), encoder.encode_clips(videos), atol=1e-5
+    )
+    merged = encode_clips_merged(encoder, videos, TEMPME_TINY_VIT)
+    assert merged.shape == (2, encoder.output_dim)
+    np.testing.assert_allclose(np.linalg.norm(merged, axis=1), 1.0, rtol=1e-5)

@@ -31,9 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vtr.models.encoders import Encoder
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ def _numbers(value: str | Sequence[Any], kind: type) -> tuple[Any, ...]:
 
 #: TempMe's default for ViT-B/32 at 12 frames: frames joined 2-2-3 at blocks 8-9-10, 30% then 10%.
 TEMPME_VIT_B32 = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(8, 9, 10), intra=0.3, inter=0.1)
+#: The same schedule scaled to the 6 blocks of the sample profile's ``vtr-tiny-vit``.
+TEMPME_TINY_VIT = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(3, 4, 5), intra=0.3, inter=0.1)
 
 
 @dataclass
@@ -170,8 +175,10 @@ def _attend(block: nn.Module, x: torch.Tensor, size: torch.Tensor) -> torch.Tens
     """``block``'s attention residual with proportional attention (``log(size)`` added to key logits)."""
     attn: nn.MultiheadAttention = block.attn
     normed = block.ln_1(x)
-    bias = size.log().transpose(1, 2)  # [B, 1, N]
-    bias = bias.expand(-1, x.shape[1], -1).repeat_interleave(attn.num_heads, dim=0).to(x.dtype)
+    bias = None
+    if bool((size != 1).any()):  # before any merge every size is 1: keep attention's fast path
+        bias = size.log().transpose(1, 2)  # [B, 1, N]
+        bias = bias.expand(-1, x.shape[1], -1).repeat_interleave(attn.num_heads, dim=0).to(x.dtype)
     out = attn(normed, normed, normed, need_weights=False, attn_mask=bias)[0]
     return x + block.ls_1(out)
 
@@ -235,5 +242,21 @@ def merged_clip_features(
 def merged_video_features(
     visual: nn.Module, frames: torch.Tensor, cfg: MergeConfig, stats: MergeStats | None = None
 ) -> torch.Tensor:
-    """One L2-normalised embedding per clip [B, D]: the mean of :func:`merged_clip_features`."""
-    return F.normalize(merged_clip_features(visual, frames, cfg, stats).mean(dim=1), dim=-1)
+    """One L2-normalised embedding per clip [B, D]: the re-normalised mean of the normalised
+    :func:`merged_clip_features`, as ``Encoder.encode_clips`` pools frames (equal without merging)."""
+    groups = F.normalize(merged_clip_features(visual, frames, cfg, stats), dim=-1)
+    return F.normalize(groups.mean(dim=1), dim=-1)
+
+
+@torch.inference_mode()
+def encode_clips_merged(
+    encoder: Encoder, videos: Sequence[np.ndarray], cfg: MergeConfig, stats: MergeStats | None = None
+) -> np.ndarray:
+    """uint8 (T, H, W, 3) videos of equal ``T`` → float32 (N, D) clip embeddings, merged as ``cfg`` says,
+    through ``encoder``'s own preprocessing (the merging counterpart of ``Encoder.encode_clips``)."""
+    if not videos:
+        return np.zeros((0, encoder.output_dim), dtype=np.float32)
+    pixels = torch.stack([encoder.preprocess(np.asarray(v)) for v in videos])
+    with encoder._autocast():
+        features = merged_video_features(encoder.model.visual, pixels, cfg, stats)
+    return features.float().cpu().numpy()

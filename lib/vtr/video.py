@@ -47,6 +47,8 @@ import hashlib
 import itertools
 import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +61,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path
+from vtr.h264 import Picture, ReferenceTracker, dependency_closure
+from vtr.keys import cache_root
 from vtr.paths import project_root
 from vtr.progress import show_progress
 
@@ -84,6 +88,9 @@ DROPOUT_FRACTION = 0.3
 CACHE_VERSION = 2
 # The content fingerprint hashes the file size plus its first and last FINGERPRINT_BYTES.
 FINGERPRINT_BYTES = 1 << 20
+# The packet index of this many files (by content fingerprint) is kept in memory, so sampling a file
+# again (the next epoch, another strategy) skips the demux pass and the slice-header reading.
+INDEX_CACHE_FILES = 64
 # libavcodec threading inside one file: "AUTO" (frame + slice threads, one per core) is fastest for
 # one file at a time; when several files decode in parallel (sample_many's thread pool, DataLoader
 # workers) "NONE" is faster, as the cores are already busy (benchmarks/decode.py measures both).
@@ -356,13 +363,20 @@ class DecodeStats:
     ``mode`` is "seek" (frames found by the stream's timestamps), "forward" (decoded from the start,
     frames counted in output order) or "cache". ``decoded`` counts the frames the decoder
     reconstructed (non-reference frames it skipped are not counted), ``converted`` those converted
-    to RGB (the distinct wanted frames), ``seeks`` the demuxer seeks.
+    to RGB (the distinct wanted frames), ``seeks`` the demuxer seeks. ``index_cached`` is True when
+    the packet index came from memory (:data:`INDEX_CACHE_FILES`) instead of a demux pass.
     """
 
     mode: str = ""
     decoded: int = 0
     converted: int = 0
     seeks: int = 0
+    index_cached: bool = False
+
+
+# content fingerprint -> (pts, dts, key, discard, pictures) of the files read last (LRU order)
+_INDEX_CACHE: OrderedDict[str, tuple] = OrderedDict()
+_INDEX_LOCK = threading.Lock()
 
 
 class _Reader:
@@ -395,11 +409,32 @@ class _Reader:
             raise VideoDecodeError(path, "the video stream has no frames")
 
     def _read_packets(self) -> None:
-        """pts, dts, keyframe and discard flags of every video packet, in decode order."""
+        """pts, dts, keyframe and discard flags of every video packet, in decode order (cached in memory)."""
+        fingerprint = content_fingerprint(self.path)
+        with _INDEX_LOCK:
+            cached = _INDEX_CACHE.get(fingerprint)
+            if cached is not None:
+                _INDEX_CACHE.move_to_end(fingerprint)
+        if cached is not None:
+            pts, dts, key, discard, self.pictures = cached
+            self.pts, self.dts, self.key, self.discard = list(pts), list(dts), list(key), list(discard)
+            self.stats.index_cached = True
+            return
+        self._demux_packets()
+        entry = (tuple(self.pts), tuple(self.dts), tuple(self.key), tuple(self.discard), self.pictures)
+        with _INDEX_LOCK:
+            _INDEX_CACHE[fingerprint] = entry
+            while len(_INDEX_CACHE) > INDEX_CACHE_FILES:
+                _INDEX_CACHE.popitem(last=False)
+
+    def _demux_packets(self) -> None:
+        """One demux pass: the packet flags and timestamps, and the H.264 reference graph."""
         self.pts: list[int | None] = []
         self.dts: list[int | None] = []
         self.key: list[bool] = []
         self.discard: list[bool] = []
+        context = self.stream.codec_context
+        tracker = ReferenceTracker(context.extradata) if context.name == "h264" else None
         for packet in self.container.demux(self.stream):
             if packet.size == 0:  # PyAV's end-of-stream flush packet
                 continue
@@ -409,6 +444,11 @@ class _Reader:
             self.dts.append(packet.dts)
             self.key.append(packet.is_keyframe)
             self.discard.append(packet.is_discard)  # decoded (a reference) but not shown: edit lists
+            if tracker is not None:
+                tracker.add(memoryview(packet))
+        # Which packet each H.264 picture can reference (slice headers only): None for other codecs
+        # or streams the reader does not model, and then every reference frame is decoded.
+        self.pictures: list[Picture] | None = tracker.pictures if tracker is not None else None
         # An mp4's header lists every sample; when the index survived a cut, some of them are gone.
         listed = (self.stream.frames or 0) if self.container.format.name.startswith("mov") else 0
         if listed > len(self.pts):
@@ -481,6 +521,9 @@ class _Reader:
         """
         context = self.stream.codec_context
         key_pts = self.pts[first]
+        needed = None
+        if self.pictures is not None and len(self.pictures) == len(self.pts):
+            needed = dependency_closure(self.pictures, [self.position[p] for p in wanted])
         # A keyframe an edit list hides (a clip cut without re-encoding) is decoded but never shown.
         state = {"started": self.discard[first], "previous": None}
 
@@ -514,7 +557,7 @@ class _Reader:
                     raise _Untrusted()
                 if position > last:
                     break
-                context.skip_frame = "DEFAULT" if packet.pts in wanted or position == first else "NONREF"
+                context.skip_frame = self._skip_level(position, packet.pts in wanted or position == first, needed)
                 take(context.decode(packet))
                 if all(p in found for p in wanted):
                     break
@@ -527,6 +570,19 @@ class _Reader:
             raise _BadKeyframe(first)
         if not all(p in found for p in wanted):
             raise _Untrusted()
+
+    def _skip_level(self, position: int, decode: bool, needed: set[int] | None) -> str:
+        """libavcodec's ``skip_frame`` for one packet of a run: decode it only if a wanted frame needs it.
+
+        Without a reference graph every reference picture counts as needed (NONREF). With one, a
+        reference no wanted frame depends on is skipped as well: BIDIR drops B-slices (an x264
+        B-pyramid reference outside the wanted frame's group), NONINTRA drops P- and B-slices.
+        """
+        if decode or (needed is not None and position in needed):
+            return "DEFAULT"
+        if needed is None or self.pictures[position].intra:
+            return "NONREF"
+        return "BIDIR" if self.pictures[position].bidirectional else "NONINTRA"
 
     def _packets_from(self, position: int) -> Iterator[av.Packet]:
         """Demuxed packets starting exactly at packet ``position`` (a keyframe).
@@ -651,9 +707,9 @@ def _decode_sample(
 # --------------------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``<project>/data/cache/frames``."""
-    return project_root() / "data" / "cache" / "frames"
+def default_cache_dir(data_dir: PathLike | None = None) -> Path:
+    """``<data_dir>/cache/frames`` (:func:`vtr.keys.cache_root`); ``data_dir`` defaults to ``<project>/data``."""
+    return cache_root(project_root() / "data" if data_dir is None else data_dir, "frames")
 
 
 def content_fingerprint(path: PathLike) -> str:

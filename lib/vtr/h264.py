@@ -87,8 +87,8 @@ def nal_units(data: bytes | memoryview, length_size: int) -> Iterator[bytes | me
     while i >= 0:
         starts.append(i + 3)
         i = data.find(b"\x00\x00\x01", i + 3)
-    for begin, end in zip(starts, [*starts[1:], len(data) + 3], strict=True):
-        nal = data[begin : end - 3].rstrip(b"\x00")
+    for begin, end in zip(starts, [*(i - 3 for i in starts[1:]), len(data)], strict=True):
+        nal = data[begin:end].rstrip(b"\x00")
         if nal:
             yield nal
 
@@ -332,7 +332,7 @@ class ReferenceTracker:
         self.pictures: list[Picture] | None = []
         try:
             self._sets = _ParameterSets(extradata)
-        except (Unsupported, IndexError, KeyError):
+        except (Unsupported, IndexError, KeyError, ValueError):
             self.pictures = None
         self._dpb: list[tuple[int, int]] = []  # short-term references: (packet position, frame_num)
         self._prev_ref_frame_num: int | None = None
@@ -342,7 +342,7 @@ class ReferenceTracker:
             return
         try:
             self.pictures.append(self._picture(len(self.pictures), packet))
-        except (Unsupported, IndexError, KeyError):
+        except (Unsupported, IndexError, KeyError, ValueError):
             self.pictures = None
 
     def _picture(self, position: int, packet: bytes) -> Picture:

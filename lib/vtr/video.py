@@ -19,7 +19,13 @@ the i-th smallest pts. Each wanted frame is decoded from the last keyframe befor
 frames that share a keyframe share one run, and no packet is decoded twice. While a run scans
 towards a wanted frame the decoder skips non-reference frames (``skip_frame`` NONREF: they cannot
 matter to later frames), and decodes the wanted frames and the keyframe in full (DEFAULT); only
-wanted frames are converted to RGB. So the work is keyframe -> reference chain -> target. The
+wanted frames are converted to RGB. So the work is keyframe -> reference chain -> target. For
+H.264 the chain is read from the slice headers during the demux pass (:mod:`vtr.h264`): the
+pictures no wanted frame depends on are not sent to the decoder at all -- non-reference frames, and
+references nothing wanted uses, e.g. the middle B-frame of each x264 B-pyramid group that P-frames
+do not use; where that reader cannot model a stream every reference is decoded. The packet index (and that graph) of the last
+:data:`INDEX_CACHE_FILES` files is kept in memory by content fingerprint, so sampling a file again
+skips the demux pass. The
 output is checked as it comes: a run must start with an intra frame at the keyframe's pts (an index
 that flags a non-keyframe is caught, and the keyframe before it used) and rise in pts.
 
@@ -47,6 +53,8 @@ import hashlib
 import itertools
 import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,6 +67,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path
+from vtr.h264 import Picture, ReferenceTracker, dependency_closure
+from vtr.keys import cache_root
 from vtr.paths import project_root
 from vtr.progress import show_progress
 
@@ -84,10 +94,18 @@ DROPOUT_FRACTION = 0.3
 CACHE_VERSION = 2
 # The content fingerprint hashes the file size plus its first and last FINGERPRINT_BYTES.
 FINGERPRINT_BYTES = 1 << 20
+# The packet index of the files read last (by content fingerprint) is kept in memory, so sampling a
+# file again (the next epoch, another strategy) skips the demux pass and the slice-header reading:
+# at most this many files and this many packets in all (about 0.5 KB each: ~250 MB, 5 h at 25 fps).
+INDEX_CACHE_FILES = 64
+INDEX_CACHE_PACKETS = 500_000
 # libavcodec threading inside one file: "AUTO" (frame + slice threads, one per core) is fastest for
 # one file at a time; when several files decode in parallel (sample_many's thread pool, DataLoader
 # workers) "NONE" is faster, as the cores are already busy (benchmarks/decode.py measures both).
 DECODER_THREAD_TYPES = ("NONE", "SLICE", "FRAME", "AUTO")
+# libavcodec's thread count for SLICE/FRAME/AUTO: 0 lets it choose (for frame threads one per core plus
+# one). Frame threads hold frames back for reordering, which the short runs of a sample flush often.
+DECODER_THREAD_COUNT = 0
 
 
 class VideoDecodeError(RuntimeError):
@@ -356,13 +374,21 @@ class DecodeStats:
     ``mode`` is "seek" (frames found by the stream's timestamps), "forward" (decoded from the start,
     frames counted in output order) or "cache". ``decoded`` counts the frames the decoder
     reconstructed (non-reference frames it skipped are not counted), ``converted`` those converted
-    to RGB (the distinct wanted frames), ``seeks`` the demuxer seeks.
+    to RGB (the distinct wanted frames), ``seeks`` the demuxer seeks. ``index_cached`` is True when
+    the packet index came from memory (:data:`INDEX_CACHE_FILES`, :data:`INDEX_CACHE_PACKETS`) instead
+    of a demux pass.
     """
 
     mode: str = ""
     decoded: int = 0
     converted: int = 0
     seeks: int = 0
+    index_cached: bool = False
+
+
+# content fingerprint -> (pts, dts, key, discard, pictures) of the files read last (LRU order)
+_INDEX_CACHE: OrderedDict[str, tuple] = OrderedDict()
+_INDEX_LOCK = threading.Lock()
 
 
 class _Reader:
@@ -381,6 +407,7 @@ class _Reader:
         self.path, self.container, self.threads, self.stats = path, container, threads, stats
         self.stream = container.streams.video[0]
         self.stream.thread_type = threads
+        self.stream.thread_count = DECODER_THREAD_COUNT
         self.fps, _, _ = _stream_timing(path, container)
         self.time_base = self.stream.time_base or Fraction(1, av.time_base)
         self._read_packets()
@@ -395,11 +422,34 @@ class _Reader:
             raise VideoDecodeError(path, "the video stream has no frames")
 
     def _read_packets(self) -> None:
-        """pts, dts, keyframe and discard flags of every video packet, in decode order."""
+        """pts, dts, keyframe and discard flags of every video packet, in decode order (cached in memory)."""
+        fingerprint = content_fingerprint(self.path)
+        with _INDEX_LOCK:
+            cached = _INDEX_CACHE.get(fingerprint)
+            if cached is not None:
+                _INDEX_CACHE.move_to_end(fingerprint)
+        if cached is not None:
+            pts, dts, key, discard, self.pictures = cached
+            self.pts, self.dts, self.key, self.discard = list(pts), list(dts), list(key), list(discard)
+            self.stats.index_cached = True
+            return
+        self._demux_packets()
+        entry = (tuple(self.pts), tuple(self.dts), tuple(self.key), tuple(self.discard), self.pictures)
+        with _INDEX_LOCK:
+            _INDEX_CACHE[fingerprint] = entry
+            while len(_INDEX_CACHE) > INDEX_CACHE_FILES or (
+                len(_INDEX_CACHE) > 1 and sum(len(e[0]) for e in _INDEX_CACHE.values()) > INDEX_CACHE_PACKETS
+            ):
+                _INDEX_CACHE.popitem(last=False)
+
+    def _demux_packets(self) -> None:
+        """One demux pass: the packet flags and timestamps, and the H.264 reference graph."""
         self.pts: list[int | None] = []
         self.dts: list[int | None] = []
         self.key: list[bool] = []
         self.discard: list[bool] = []
+        context = self.stream.codec_context
+        tracker = ReferenceTracker(context.extradata) if context.name == "h264" else None
         for packet in self.container.demux(self.stream):
             if packet.size == 0:  # PyAV's end-of-stream flush packet
                 continue
@@ -409,6 +459,11 @@ class _Reader:
             self.dts.append(packet.dts)
             self.key.append(packet.is_keyframe)
             self.discard.append(packet.is_discard)  # decoded (a reference) but not shown: edit lists
+            if tracker is not None:
+                tracker.add(memoryview(packet))
+        # Which packet each H.264 picture can reference (slice headers only): None for other codecs
+        # or streams the reader does not model, and then every reference frame is decoded.
+        self.pictures: list[Picture] | None = tracker.pictures if tracker is not None else None
         # An mp4's header lists every sample; when the index survived a cut, some of them are gone.
         listed = (self.stream.frames or 0) if self.container.format.name.startswith("mov") else 0
         if listed > len(self.pts):
@@ -481,6 +536,9 @@ class _Reader:
         """
         context = self.stream.codec_context
         key_pts = self.pts[first]
+        needed = None
+        if self.pictures is not None and len(self.pictures) == len(self.pts):
+            needed = dependency_closure(self.pictures, [self.position[p] for p in wanted])
         # A keyframe an edit list hides (a clip cut without re-encoding) is decoded but never shown.
         state = {"started": self.discard[first], "previous": None}
 
@@ -514,7 +572,10 @@ class _Reader:
                     raise _Untrusted()
                 if position > last:
                     break
-                context.skip_frame = "DEFAULT" if packet.pts in wanted or position == first else "NONREF"
+                level = self._skip_level(position, packet.pts in wanted or position == first, needed)
+                if level is None:  # no wanted frame depends on it: not even sent to the decoder
+                    continue
+                context.skip_frame = level
                 take(context.decode(packet))
                 if all(p in found for p in wanted):
                     break
@@ -527,6 +588,19 @@ class _Reader:
             raise _BadKeyframe(first)
         if not all(p in found for p in wanted):
             raise _Untrusted()
+
+    def _skip_level(self, position: int, decode: bool, needed: set[int] | None) -> str | None:
+        """libavcodec's ``skip_frame`` for one packet of a run, or None where it need not be sent at all.
+
+        With the H.264 reference graph (``needed``: the wanted frames' dependency closure) a picture
+        outside the closure is never sent -- a non-reference frame, or a reference no wanted frame
+        uses, such as an x264 B-pyramid reference that P-frames do not use (the decoder then fills
+        the gap in ``frame_num`` as H.264 prescribes, with a picture nothing reads). Without the
+        graph every reference picture counts as needed and the decoder drops the others (NONREF).
+        """
+        if decode or (needed is not None and position in needed):
+            return "DEFAULT"
+        return None if needed is not None else "NONREF"
 
     def _packets_from(self, position: int) -> Iterator[av.Packet]:
         """Demuxed packets starting exactly at packet ``position`` (a keyframe).
@@ -571,6 +645,7 @@ class _Reader:
         with av.open(os.fspath(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = self.threads
+            stream.thread_count = DECODER_THREAD_COUNT
             for frame in container.decode(stream):
                 self.stats.decoded += 1
                 if count in wanted:
@@ -651,9 +726,9 @@ def _decode_sample(
 # --------------------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``<project>/data/cache/frames``."""
-    return project_root() / "data" / "cache" / "frames"
+def default_cache_dir(data_dir: PathLike | None = None) -> Path:
+    """``<data_dir>/cache/frames`` (:func:`vtr.keys.cache_root`); ``data_dir`` defaults to ``<project>/data``."""
+    return cache_root(project_root() / "data" if data_dir is None else data_dir, "frames")
 
 
 def content_fingerprint(path: PathLike) -> str:

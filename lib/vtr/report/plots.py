@@ -1,7 +1,7 @@
 """Figures shared by the notebooks: frame grids, similarity heatmaps, recall bars.
 
 Every function returns a matplotlib ``Figure`` and never calls ``plt.show()``; notebooks display
-the figure and pass it to :func:`vtr.report.save_figure`.
+the figure and pass it to :func:`vtr.report.outputs.save_figure`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from vtr.plots import frame_grid, grouped_bars, similarity_heatmap  # noqa: E402
+from vtr.report.plots import frame_grid, grouped_bars, similarity_heatmap  # noqa: E402
 
 
 def test_frame_grid_has_one_axis_per_cell() -> None:

@@ -22,8 +22,15 @@ import numpy as np
 import pytest
 import torch
 
-from vtr import runner
-from vtr.report import _clean
+from vtr.config import load_profile
+from vtr.report import runner
+from vtr.report.command import main
+from vtr.report.engine import KERNEL_HASH_SEED
+from vtr.report.gpus import training_processes
+from vtr.report.notebooks import Notebook, UsageError, discover_notebooks, select_notebooks
+from vtr.report.outputs import _clean, format_value, scalar_metrics
+from vtr.report.records import STATUS_OK, notebook_row
+from vtr.report.resume import is_up_to_date, package_files
 from vtr.runtime import seed_everything
 
 PARAMETERS = 'profile = "sample"\noverrides = {}'
@@ -90,7 +97,7 @@ def make_notebook(path: Path, cells: list[tuple[str, str | None]]) -> Path:
 def run_main(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = runner.main([*argv, "--no-progress"])
+        code = main([*argv, "--no-progress"])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -233,20 +240,20 @@ def test_select_notebooks_by_number(tmp_path: Path) -> None:
     for name in ("01_a", "02_b", "03_c", "10_d"):
         make_notebook(tmp_path / f"{name}.ipynb", AFTER)
     (tmp_path / "notes.ipynb").write_text("{}")  # not NN_name: ignored
-    notebooks = runner.discover_notebooks(tmp_path)
+    notebooks = discover_notebooks(tmp_path)
     stems = lambda nbs: [nb.stem for nb in nbs]  # noqa: E731
     assert stems(notebooks) == ["01_a", "02_b", "03_c", "10_d"]
-    assert stems(runner.select_notebooks(notebooks, only=["01,03"])) == ["01_a", "03_c"]
-    assert stems(runner.select_notebooks(notebooks, only=["3", "10"])) == ["03_c", "10_d"]
-    assert stems(runner.select_notebooks(notebooks, start_from="02")) == ["02_b", "03_c", "10_d"]
-    assert stems(runner.select_notebooks(notebooks, only=["01,10"], start_from="02")) == ["10_d"]
-    with pytest.raises(runner.UsageError, match="--only '04'.*01_a"):
-        runner.select_notebooks(notebooks, only=["04"])
-    with pytest.raises(runner.UsageError, match="--from 'x'"):
-        runner.select_notebooks(notebooks, start_from="x")
+    assert stems(select_notebooks(notebooks, only=["01,03"])) == ["01_a", "03_c"]
+    assert stems(select_notebooks(notebooks, only=["3", "10"])) == ["03_c", "10_d"]
+    assert stems(select_notebooks(notebooks, start_from="02")) == ["02_b", "03_c", "10_d"]
+    assert stems(select_notebooks(notebooks, only=["01,10"], start_from="02")) == ["10_d"]
+    with pytest.raises(UsageError, match="--only '04'.*01_a"):
+        select_notebooks(notebooks, only=["04"])
+    with pytest.raises(UsageError, match="--from 'x'"):
+        select_notebooks(notebooks, start_from="x")
     make_notebook(tmp_path / "02_dup.ipynb", AFTER)
-    with pytest.raises(runner.UsageError, match="share the number"):
-        runner.discover_notebooks(tmp_path)
+    with pytest.raises(UsageError, match="share the number"):
+        discover_notebooks(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- resume rule
@@ -267,27 +274,27 @@ def test_is_up_to_date_requires_fresh_outputs_ok_status_and_same_parameters(tmp_
     for path, t in ((notebook, 100), (profile, 100), (executed, 200), (html_page, 200)):
         at(path, t)
     inputs = [notebook, profile]
-    assert runner.is_up_to_date(executed, inputs, ok, params)
-    assert runner.is_up_to_date(executed, inputs, {**ok, "status": "skipped"}, params)
-    assert not runner.is_up_to_date(executed, inputs, {**ok, "status": "failed"}, params)
-    assert not runner.is_up_to_date(executed, inputs, None, params)
-    assert not runner.is_up_to_date(executed, inputs, ok, {"profile": "sample", "overrides": {"seed": 1}})
+    assert is_up_to_date(executed, inputs, ok, params)
+    assert is_up_to_date(executed, inputs, {**ok, "status": "skipped"}, params)
+    assert not is_up_to_date(executed, inputs, {**ok, "status": "failed"}, params)
+    assert not is_up_to_date(executed, inputs, None, params)
+    assert not is_up_to_date(executed, inputs, ok, {"profile": "sample", "overrides": {"seed": 1}})
     at(profile, 300)  # the profile (or any package file) changed after the report
-    assert not runner.is_up_to_date(executed, inputs, ok, params)
+    assert not is_up_to_date(executed, inputs, ok, params)
     at(profile, 100)
     at(notebook, 300)
-    assert not runner.is_up_to_date(executed, inputs, ok, params)
+    assert not is_up_to_date(executed, inputs, ok, params)
     at(notebook, 100)
     at(html_page, 50)  # an HTML older than its inputs is not up to date either
-    assert not runner.is_up_to_date(executed, inputs, ok, params)
+    assert not is_up_to_date(executed, inputs, ok, params)
     html_page.unlink()
-    assert not runner.is_up_to_date(executed, inputs, ok, params)
+    assert not is_up_to_date(executed, inputs, ok, params)
 
 
 def test_package_files_cover_the_vtr_sources() -> None:
-    names = {p.name for p in runner.package_files()}
-    assert {"runner.py", "config.py", "report.py"} <= names
-    assert not any(p.suffix == ".pyc" for p in runner.package_files())
+    names = {p.name for p in package_files()}
+    assert {"runner.py", "config.py", "outputs.py", "index.html.j2"} <= names
+    assert not any(p.suffix == ".pyc" for p in package_files())
 
 
 # ---------------------------------------------------------------------------------------------- bad input
@@ -327,8 +334,8 @@ def test_notebook_without_parameters_cell_fails_clearly(tmp_path: Path) -> None:
 
 def test_scalar_metrics_flattens_and_format_value_is_compact() -> None:
     metrics = {"a": 1, "b": {"c": 0.123456, "d": [1, 2]}, "e": "text", "f": True}
-    assert runner.scalar_metrics(metrics) == {"a": 1, "b.c": 0.123456, "e": "text", "f": True}
-    assert [runner.format_value(v) for v in (0.123456, 12345, 80.0, True, 1e-7)] == [
+    assert scalar_metrics(metrics) == {"a": 1, "b.c": 0.123456, "e": "text", "f": True}
+    assert [format_value(v) for v in (0.123456, 12345, 80.0, True, 1e-7)] == [
         "0.1235",
         "12,345",
         "80",
@@ -362,7 +369,7 @@ def test_seeded_notebook_writes_identical_metrics_twice(tmp_path: Path) -> None:
     torch.use_deterministic_algorithms(False)  # seed_everything switched it on for this whole process
     stored = json.loads(files[0])
     # Set order follows the hash seed, which Python reads at start-up: the runner fixes it per kernel.
-    assert stored.pop("hash_seed") == runner.KERNEL_HASH_SEED
+    assert stored.pop("hash_seed") == KERNEL_HASH_SEED
     assert sorted(stored.pop("set_order")) == sorted(f"item{i}" for i in range(12))
     assert stored == _clean(expected)
 
@@ -391,17 +398,17 @@ def test_cell_timeout_is_a_reported_failure(tmp_path: Path) -> None:
 
 
 def test_gpus_auto_uses_every_gpu_when_the_profile_trains_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    full, sample = runner.load_profile("full"), runner.load_profile("sample")  # devices: auto, cpu
+    full, sample = load_profile("full"), load_profile("sample")  # devices: auto, cpu
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    assert runner.training_processes(full, "auto") == 4
-    assert runner.training_processes(sample, "auto") == 1  # a CPU profile never launches torchrun
-    assert runner.training_processes(full, "1") == 1 and runner.training_processes(sample, "2") == 2
+    assert training_processes(full, "auto") == 4
+    assert training_processes(sample, "auto") == 1  # a CPU profile never launches torchrun
+    assert training_processes(full, "1") == 1 and training_processes(sample, "2") == 2
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert runner.training_processes(full, "auto") == 1
+    assert training_processes(full, "auto") == 1
     for bad in ("0", "two", "-1"):
-        with pytest.raises(runner.UsageError, match="--gpus"):
-            runner.training_processes(full, bad)
+        with pytest.raises(UsageError, match="--gpus"):
+            training_processes(full, bad)
 
 
 @pytest.mark.parametrize(
@@ -439,9 +446,9 @@ def test_the_runner_trains_the_grids_under_torchrun_before_the_notebooks(
         events.append(("train", command))
         return SimpleNamespace(returncode=returncode)
 
-    def fake_notebook(notebook: runner.Notebook, *rest: Any) -> dict[str, Any]:
+    def fake_notebook(notebook: Notebook, *rest: Any) -> dict[str, Any]:
         events.append(("notebook", notebook.stem))
-        return runner._row(notebook, status=runner.STATUS_OK, this_run=True)
+        return notebook_row(notebook, status=STATUS_OK, this_run=True)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(runner, "_run_one", fake_notebook)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from vtr.readme import BEGIN, END, ReadmeError, main, replace_section, results_section, update_readme
+from vtr.report.readme import BEGIN, END, ReadmeError, main, replace_section, results_section, update_readme
 
 
 def _run() -> dict[str, Any]:

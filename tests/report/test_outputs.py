@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from vtr.report import load_metrics, read_strict_json, save_figure, save_metrics  # noqa: E402
+from vtr.report import read_strict_json, save_figure, save_metrics  # noqa: E402
 
 
 def test_save_metrics_merges_and_rounds(reports_tmp: Path) -> None:
@@ -17,8 +17,8 @@ def test_save_metrics_merges_and_rounds(reports_tmp: Path) -> None:
     assert path == reports_tmp / "metrics" / "01_demo.json"
     data = json.loads(path.read_text())
     assert data == {"a": 2.0, "b": [0.5], "n": 4}
-    assert load_metrics("01_demo") == data
-    assert load_metrics("99_missing") == {}
+    assert read_strict_json(path) == data
+    assert json.loads(save_metrics("99_fresh", {"c": 1}).read_text()) == {"c": 1}  # nothing merged in
 
 
 def test_metrics_files_are_strict_json(reports_tmp: Path) -> None:
@@ -56,7 +56,7 @@ def test_save_figure_writes_png(reports_tmp: Path) -> None:
 
 
 def test_headline_keys_come_first_in_the_index(reports_tmp: Path) -> None:
-    from vtr.runner import _shown_metrics
+    from vtr.report.index import _shown_metrics
 
     metrics = {f"a{i:02d}": i for i in range(20)} | {"z_main": 1.5, "nested": {"key": 2}}
     save_metrics("01_x", metrics, headline=["z_main", "nested.key", "missing"])

@@ -1,12 +1,12 @@
 """Write the README's results table from ``reports/run.json``, so no figure in it is typed by hand.
 
-    python -m vtr.readme                                   # reports/run.json into README.md
-    python -m vtr.readme --run other/run.json --readme README.md --metrics 4
+    python -m vtr.report.readme                                   # reports/run.json into README.md
+    python -m vtr.report.readme --run other/run.json --readme README.md --metrics 4
 
 The table replaces whatever lies between the two marker comments :data:`BEGIN` and :data:`END` in the
 README; the rest of the file is left byte for byte. Each row is one notebook of the run: its status,
 its duration and its first headline metrics, in the order the notebook named them
-(:func:`vtr.runner.ordered_metrics`, the order ``reports/index.html`` uses).
+(:func:`vtr.report.outputs.ordered_metrics`, the order ``reports/index.html`` uses).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from typing import Any
 
 from vtr.atomic import write_text
 from vtr.paths import project_root
-from vtr.runner import STATUS_NOT_RUN, STATUS_SKIPPED, format_value, ordered_metrics
+from vtr.report.outputs import format_value, ordered_metrics
+from vtr.report.records import STATUS_NOT_RUN, STATUS_SKIPPED
 
-BEGIN = "<!-- results:begin (written by `python -m vtr.readme` from reports/run.json; do not edit) -->"
+BEGIN = "<!-- results:begin (written by `python -m vtr.report.readme` from reports/run.json; do not edit) -->"
 END = "<!-- results:end -->"
+_BEGIN_WORDS = "<!-- results:begin"
 DEFAULT_METRICS = 5
 
 
@@ -98,14 +100,16 @@ def results_section(run: dict[str, Any], *, metrics: int = DEFAULT_METRICS) -> s
 def replace_section(text: str, section: str, source: str = "README") -> str:
     """``text`` with the lines between :data:`BEGIN` and :data:`END` replaced by ``section``."""
     lines = text.splitlines(keepends=True)
-    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
+    # The begin marker is found by its opening words and rewritten whole, so a README whose marker
+    # names an older command still updates (and then names the current one).
+    begins = [i for i, line in enumerate(lines) if line.strip().startswith(_BEGIN_WORDS)]
     ends = [i for i, line in enumerate(lines) if line.strip() == END]
     if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
         raise ReadmeError(
             f"{source}: expected one line {BEGIN!r} followed by one line {END!r}; "
             f"found {len(begins)} begin and {len(ends)} end markers"
         )
-    return "".join([*lines[: begins[0] + 1], section.rstrip("\n") + "\n", *lines[ends[0] :]])
+    return "".join([*lines[: begins[0]], BEGIN + "\n", section.rstrip("\n") + "\n", *lines[ends[0] :]])
 
 
 def load_run(path: Path) -> dict[str, Any]:
@@ -133,9 +137,9 @@ def update_readme(run_json: Path, readme: Path, *, metrics: int = DEFAULT_METRIC
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m vtr.readme``: returns 0 on success, 2 on a bad run.json or README."""
+    """``python -m vtr.report.readme``: returns 0 on success, 2 on a bad run.json or README."""
     root = project_root()
-    parser = argparse.ArgumentParser(prog="python -m vtr.readme", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m vtr.report.readme", description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=root / "reports" / "run.json", help="the run record")
     parser.add_argument("--readme", type=Path, default=root / "README.md", help="the file to update")
     parser.add_argument(

@@ -82,10 +82,11 @@ def save_figure(fig: Any, name: str, *, dpi: int = 110) -> Path:
 
 
 def metrics_of(reports: Path, stem: str) -> dict[str, Any]:
-    """``reports/metrics/<stem>.json`` (empty when the notebook saved none or it does not parse)."""
+    """``reports/metrics/<stem>.json`` read by :func:`read_strict_json` (empty when the notebook saved none
+    or it is not strict JSON: the index must not fail on one bad file)."""
     path = reports / "metrics" / f"{stem}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_strict_json(path)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -67,12 +67,18 @@ def handle(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         gpus=args.gpus,
     )
-    command_line = [Path(sys.argv[0]).name, *sys.argv[1:]]  # as typed: run_all.py ... or vtr reports ...
     try:
-        return run(options, command_line, profile=profile)
+        return run(options, _command_line(), profile=profile)
     except KeyboardInterrupt:
         print("\ninterrupted; reports/index.html shows what finished (use --resume to continue)", file=sys.stderr)
         return 130
+
+
+def _command_line() -> list[str]:
+    """This process's command line for ``run.json``: ``run_all.py ...`` through the shim, else ``vtr ...``
+    (also for ``python -m vtr.cli``)."""
+    program = Path(sys.argv[0]).name
+    return [program if program == "run_all.py" else "vtr", *sys.argv[1:]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

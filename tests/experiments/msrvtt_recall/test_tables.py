@@ -20,6 +20,9 @@ def test_tiny_tables_cases_and_summary(tiny_run) -> None:
     cfg, train, test, rows, _ = tiny_run
     gains = tables.gains_table(rows, n_boot=50)
     assert gains.loc[("mean head", "t2v"), "ΔR@1"] == 0.0
+    real = int(gains["significant"].sum())
+    assert tables.gains_verdict(gains).startswith(f"{real} of {len(gains)} R@1 gains")
+    assert tables.gains_verdict(gains.iloc[0:0]).startswith("no gains")
     categories, lengths = tables.category_breakdown(rows, test), tables.length_breakdown(rows, test)
     assert set(categories["category"]) == {"music", "sports", "news"}
     assert (categories.groupby("system", observed=True)["n"].sum() == 24).all()

@@ -95,6 +95,13 @@ def gains_table(
     return M.holm_verdicts(table, alpha, {"p": "significant", "pair_p": "pair_significant"})
 
 
+def gains_verdict(gains: pd.DataFrame) -> str:
+    """How many of the R@1 gains in :func:`gains_table` survive Holm–Bonferroni, as one sentence."""
+    if gains.empty:
+        return "no gains to test: the zero-shot row is missing or it is the only row"
+    return f"{int(gains['significant'].sum())} of {len(gains)} R@1 gains over zero-shot are real (Holm–Bonferroni)"
+
+
 def breakdown_table(rows: dict[str, Row], labels: Sequence[str] | pd.Categorical, by: str) -> pd.DataFrame:
     """Text-to-video metrics per group of queries (``by`` names the grouping), one line per (system, group)."""
     parts = []

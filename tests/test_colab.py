@@ -17,7 +17,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from vtr import colab
 from vtr.paths import project_root
-from vtr.runner import discover_notebooks, parameters_cells
+from vtr.report.notebooks import discover_notebooks, parameters_cells
 
 ROOT = project_root()
 NOTEBOOKS = discover_notebooks(ROOT / "notebooks") if (ROOT / "notebooks").is_dir() else []

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from vtr.losses import LearnableTemperature, get_loss, hnac, info_nce
+from vtr.losses import (
+    LearnableTemperature,
+    get_loss,
+    hard_negative_info_nce,
+    hard_negative_mask,
+    hnac,
+    info_nce,
+)
 from vtr.metrics import info_nce_loss
 
 
@@ -118,3 +125,35 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss("triplet")
     assert get_loss("H-NAC") is hnac and get_loss("InfoNCE") is info_nce
+
+
+def test_hard_negative_loss_by_hand() -> None:
+    sim = torch.tensor([[0.9, 0.5, 0.1], [0.2, 0.8, 0.6], [0.3, 0.7, 0.4]])
+    # k=1: row hardest: (0,1) (1,2) (2,1); column hardest: (2,0) (2,1) (1,2). Kept off-diagonal:
+    keep = {(0, 1), (1, 2), (2, 1), (2, 0)}
+    mask = hard_negative_mask(sim, 1)
+    assert {(i, j) for i in range(3) for j in range(3) if mask[i, j] and i != j} == keep
+    t = 0.1
+    s = sim.numpy() / t
+
+    def ce(logits: list[float], target: float) -> float:
+        return float(np.log(np.sum(np.exp(logits))) - target)
+
+    rows = [ce([s[0, 0], s[0, 1]], s[0, 0]), ce([s[1, 1], s[1, 2]], s[1, 1]),
+            ce([s[2, 2], s[2, 0], s[2, 1]], s[2, 2])]  # fmt: skip
+    cols = [ce([s[0, 0], s[2, 0]], s[0, 0]), ce([s[1, 1], s[0, 1], s[2, 1]], s[1, 1]),
+            ce([s[2, 2], s[1, 2]], s[2, 2])]  # fmt: skip
+    expected = (np.mean(rows) + np.mean(cols)) / 2
+    assert float(hard_negative_info_nce(sim, t, k=1)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_hard_negative_loss_limits() -> None:
+    sim = torch.nn.functional.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    sim = sim @ sim.T
+    full = info_nce(sim, 0.07)
+    assert torch.equal(hard_negative_info_nce(sim, 0.07, k=0), full)
+    assert torch.equal(hard_negative_info_nce(sim, 0.07, k=5), full)
+    fewer = hard_negative_info_nce(sim, 0.07, k=2)
+    assert float(fewer) < float(full)  # fewer negatives in every softmax: a smaller loss
+    mask = hard_negative_mask(sim, 2)
+    assert (mask.sum(dim=1) >= 3).all() and mask.diagonal().all()

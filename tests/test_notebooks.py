@@ -14,7 +14,8 @@ import pytest
 
 from vtr.paths import project_root
 from vtr.report import read_strict_json
-from vtr.runner import Notebook, discover_notebooks, parameters_cells, scalar_metrics
+from vtr.report.notebooks import Notebook, discover_notebooks, parameters_cells
+from vtr.report.outputs import scalar_metrics
 
 ROOT = project_root()
 NOTEBOOKS = discover_notebooks(ROOT / "notebooks") if (ROOT / "notebooks").is_dir() else []

@@ -126,7 +126,7 @@ def test_contrastive_loss_on_one_process_is_the_matrix_loss() -> None:
 def test_batches_drawn_per_epoch_are_split_afresh_every_epoch() -> None:
     from vtr.train import Ranks, _seed_epoch, _shard
 
-    class Drawn:  # as vtr.msrvtt_recall.PairBatches: each epoch's batches come from a generator
+    class Drawn:  # as vtr.experiments.msrvtt_recall.train.PairBatches: each epoch's batches come from a generator
         def __init__(self) -> None:
             self.generator = torch.Generator()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from vtr.config import ConfigError, load_profile, parse_override
 from vtr.moments import cli as moments_cli
+from vtr.report import command as reports_command
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -43,11 +44,16 @@ def _profile_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _load(args: argparse.Namespace, flags: dict[str, Any]):
-    """The profile with ``--set`` overrides, then the explicit flags (those not None) on top."""
+def _overrides(args: argparse.Namespace, flags: dict[str, Any]) -> dict[str, Any]:
+    """The ``--set`` overrides, then the explicit flags (those not None) on top."""
     overrides = dict(parse_override(text) for text in args.overrides)
     overrides.update({key: value for key, value in flags.items() if value is not None})
-    return load_profile(args.profile, overrides=overrides)
+    return overrides
+
+
+def _load(args: argparse.Namespace, flags: dict[str, Any]):
+    """The profile with ``--set`` overrides, then the explicit flags (those not None) on top."""
+    return load_profile(args.profile, overrides=_overrides(args, flags))
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +200,12 @@ def _train(args: argparse.Namespace) -> int:
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train, moments_cli.add_parser]
+COMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_download,
+    _add_train,
+    reports_command.add_parser,
+    moments_cli.add_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -215,7 +215,7 @@ class HnervConfig:
 
 @dataclass
 class MsrvttRecallConfig:
-    """Notebook 05: MSR-VTT recall tables (``vtr.msrvtt_recall``)."""
+    """Notebook 05: MSR-VTT recall tables (``vtr.experiments.msrvtt_recall``)."""
 
     test_split: str = "test_1k"  # the 1k-A test: the protocol behind the published numbers
     train_split: str = "train_9k"  # what the projection and the temporal heads train on (CLIP4Clip's 9k)

@@ -78,11 +78,13 @@ def evaluate_retrieval(
     dsl: bool = True,
     pairs: HardPairs | None = None,
     v2t_rule: str = M.DEFAULT_V2T_RULE,
+    ci_metrics: Sequence[str] = ("R@1", "R@5", "R@10"),
 ) -> dict[str, float]:
     """All retrieval metrics for captions ``text_emb`` (Q, D) against videos ``video_emb`` (N, D).
 
-    Keys: ``t2v_R@1`` … ``v2t_MeanR`` and their ``_lo`` / ``_hi`` 95% bootstrap bounds for R@1/5/10
-    (resampling videos with their captions, or the groups of ``pairs``); ``dsl_*`` (dual softmax, only
+    Keys: ``t2v_R@1`` … ``v2t_MeanR`` and the ``_lo`` / ``_hi`` 95% bootstrap bounds of the metrics in
+    ``ci_metrics`` (R@1/5/10 unless told, e.g. ``("R@1", "R@5", "R@10", "MedR", "MeanR")``; resampling
+    videos with their captions, or the groups of ``pairs``); ``dsl_*`` (dual softmax, only
     when ``dsl``); ``alignment_loss`` (symmetric InfoNCE at ``temperature`` on each video's first
     caption); ``cosine_top1``; ``cosine_gap``; with hard pairs, ``pair_acc`` (+ ``_lo``/``_hi``/``pair_n``,
     see :func:`vtr.metrics.pair_outcomes`).
@@ -91,7 +93,8 @@ def evaluate_retrieval(
     sim = np.asarray(text_emb, dtype=np.float32) @ np.asarray(video_emb, dtype=np.float32).T
     out: dict[str, float] = dict(M.retrieval_metrics(sim, owners, v2t_rule=v2t_rule))
     clusters = pairs.clusters if pairs is not None else None
-    cis = M.retrieval_cis(sim, owners, n_boot=n_boot, seed=seed, video_clusters=clusters, v2t_rule=v2t_rule)
+    cis = M.retrieval_cis(sim, owners, ci_metrics, n_boot=n_boot, seed=seed, video_clusters=clusters,
+                          v2t_rule=v2t_rule)  # fmt: skip
     for key, (low, high) in cis.items():
         out[f"{key}_lo"], out[f"{key}_hi"] = low, high
     if dsl:

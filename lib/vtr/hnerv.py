@@ -1002,7 +1002,7 @@ def reconstruction_figure(
     data: PatchData, runs: Sequence[RunResult], frames: Sequence[int], title: str = ""
 ) -> Figure:
     """Originals in the first row, then one row of reconstructions per run, for the given frames."""
-    from vtr.plots import frame_grid
+    from vtr.report.plots import frame_grid
 
     split = split_frames(data.n_frames, runs[0].spec.split)
     groups = split.group_of(data.n_frames)
@@ -1017,7 +1017,7 @@ def reconstruction_figure(
 
 def search_figure(data: PatchData, result: SearchResult, source: str = "predicted") -> Figure:
     """The top patches (original pixels) of each query, as ranked by ``source``."""
-    from vtr.plots import frame_grid
+    from vtr.report.plots import frame_grid
 
     patches = data.patches()
     hits = result.hits[result.hits.source == source]

@@ -35,6 +35,8 @@ from torch import Tensor, nn
 
 # CLIP clamps its logit scale at 100 (temperature 0.01) so the learnt temperature cannot collapse.
 MAX_LOGIT_SCALE = 100.0
+# Hard-negative masking: a similarity this low drops out of a softmax over cosine similarities / T.
+_MASKED_SIMILARITY = -1e4
 
 
 def _check_square(sim: Tensor) -> None:
@@ -95,6 +97,33 @@ def info_nce(sim: Tensor, temperature: float | Tensor = 0.07) -> Tensor:
     """
     _check_square(sim)
     return _info_nce_rows(sim, sim.T, 0, temperature)
+
+
+def hard_negative_mask(sim: Tensor, k: int) -> Tensor:
+    """(B, B) bool: the diagonal, plus each row's and each column's ``k`` most similar off-diagonal entries.
+
+    Rows are text→video queries and columns video→text queries, so each query in either direction keeps
+    its ``k`` hardest negatives (and may keep a few more that the other direction mined).
+    """
+    n = sim.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=sim.device)
+    scores = sim.detach().masked_fill(eye, -math.inf)
+    k = min(k, n - 1)
+    keep = eye.clone()
+    keep.scatter_(1, scores.topk(k, dim=1).indices, True)
+    keep.scatter_(0, scores.topk(k, dim=0).indices, True)
+    return keep
+
+
+def hard_negative_info_nce(sim: Tensor, temperature: float | Tensor = 0.07, k: int = 8) -> Tensor:
+    """Seed 002's loss: symmetric InfoNCE (:func:`info_nce`) over the positive and the hard
+    negatives of :func:`hard_negative_mask`; the other in-batch negatives are dropped from the softmax.
+
+    ``k <= 0`` or ``k >= B - 1`` keeps every negative, i.e. plain InfoNCE.
+    """
+    if 0 < k < sim.shape[0] - 1:
+        sim = sim.masked_fill(~hard_negative_mask(sim, k), _MASKED_SIMILARITY)
+    return info_nce(sim, temperature)
 
 
 def hnac_log_weights(sim: Tensor, decay: float, margin: float) -> tuple[Tensor, Tensor]:

@@ -24,7 +24,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
 
     Not the hash seed: Python reads ``PYTHONHASHSEED`` once, at interpreter start-up, so setting it
     here would change nothing in this process. ``run_all.py`` starts every notebook kernel with a fixed
-    one (:data:`vtr.runner.KERNEL_HASH_SEED`), so set iteration order is the same in every run.
+    one (:data:`vtr.report.engine.KERNEL_HASH_SEED`), so set iteration order is the same in every run.
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -297,7 +297,7 @@ def _distributed_loader(loader: DataLoader, ranks: Ranks, seed: int) -> DataLoad
 class _RankShare:
     """Every ``world``-th batch of ``batches``, from this rank's index on, padded by wrapping around so
     that every rank takes the same number of steps (or they deadlock). ``batches`` is iterated afresh
-    each epoch, so batches drawn per epoch from a ``generator`` (vtr.msrvtt_recall.PairBatches) stay
+    each epoch, so batches drawn per epoch from a ``generator`` (vtr.experiments.msrvtt_recall.train.PairBatches) stay
     fresh: :func:`_seed_epoch` seeds that generator alike on every rank, so the ranks split one draw."""
 
     def __init__(self, batches: Sequence[Any], ranks: Ranks) -> None:

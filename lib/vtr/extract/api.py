@@ -95,7 +95,9 @@ def extraction_header(encoder: Encoder, sampling: Sampling) -> dict[str, Any]:
     }
 
 
-def _plan(records: Sequence[Any], store: ExtractionStore, retry_failed: bool) -> tuple[list[Job], list[ItemResult], dict[str, int]]:
+def _plan(
+    records: Sequence[Any], store: ExtractionStore, retry_failed: bool
+) -> tuple[list[Job], list[ItemResult], dict[str, int]]:
     """Which videos to extract now; files that cannot be read at all fail here (and are retried later)."""
     todo: list[Job] = []
     unreadable: list[ItemResult] = []
@@ -173,13 +175,22 @@ def extract(
     store.commit(unreadable)
     frame_rows = encoder.rows_per_video(sampling.n_frames) == sampling.n_frames
     if engine == "ray":
-        batches = run_ray(cfg, todo, sampling, concurrency=max(1, workers), chunk_size=chunk_size, frame_rows=frame_rows)
+        batches = run_ray(
+            cfg, todo, sampling, concurrency=max(1, workers), chunk_size=chunk_size, frame_rows=frame_rows
+        )
     else:
         cache_dir = default_cache_dir(cfg)
-        batches = run_local(encoder, todo, sampling, cache_dir=cache_dir, workers=workers, chunk_size=chunk_size)
+        batches = run_local(
+            encoder, todo, sampling, cache_dir=cache_dir, workers=workers, chunk_size=chunk_size
+        )
     counts = {"processed": 0, "failed_now": len(unreadable), "video_rows": 0, "frame_rows": 0}
     work0 = time.perf_counter()
-    bar = tqdm(total=len(todo), desc=f"extract ({encoder.arch}, {engine})", unit="video", disable=not show_progress(progress))
+    bar = tqdm(
+        total=len(todo),
+        desc=f"extract ({encoder.arch}, {engine})",
+        unit="video",
+        disable=not show_progress(progress),
+    )
     try:
         for batch in batches:
             store.commit(batch)
@@ -266,7 +277,13 @@ def extract_directory_embeddings(
     """
     cfg = _profile(profile, overrides)
     return extract(
-        cfg, video_dir, output_dir, formats=save_format, consolidated=consolidated, engine=engine, progress=progress
+        cfg,
+        video_dir,
+        output_dir,
+        formats=save_format,
+        consolidated=consolidated,
+        engine=engine,
+        progress=progress,
     )
 
 

@@ -35,7 +35,11 @@ def add_parser(commands: Any) -> None:
         ),
     )
     opt = parser.add_argument
-    opt("videos", metavar="VIDEOS", help="a folder of videos or a .jsonl manifest ({video, id?, start?, end?})")
+    opt(
+        "videos",
+        metavar="VIDEOS",
+        help="a folder of videos or a .jsonl manifest ({video, id?, start?, end?})",
+    )
     opt("--out", required=True, help="output folder (created; reruns resume there)")
     opt(
         "--format",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from vtr.config import Profile
     from vtr.models.encoders import Encoder
 
+
 @dataclass(frozen=True)
 class Sampling:
     """How frames are taken from each video (the profile's ``video`` section, ``--frames``)."""
@@ -75,7 +76,9 @@ def frame_positions(
     return index, (index / fps).astype(np.float64)
 
 
-def to_results(jobs: Sequence[Job], emb: VideoEmbeddings, sampling: Sampling, frame_rows: bool) -> list[ItemResult]:
+def to_results(
+    jobs: Sequence[Job], emb: VideoEmbeddings, sampling: Sampling, frame_rows: bool
+) -> list[ItemResult]:
     """One :class:`ItemResult` per job from what :func:`embed_videos` returned for them."""
     position = {vid: i for i, vid in enumerate(emb.ids)}
     retry = set(emb.retryable)
@@ -139,7 +142,9 @@ class EmbedActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         records = [
             ClipRecord(id=str(i), video=str(v), captions=[], split="test", start=_none(s), end=_none(e))
-            for i, v, s, e in zip(batch["video_id"], batch["video"], batch["start"], batch["end"], strict=True)
+            for i, v, s, e in zip(
+                batch["video_id"], batch["video"], batch["start"], batch["end"], strict=True
+            )
         ]
         emb = embed_videos(
             self.encoder,
@@ -224,6 +229,8 @@ def run_ray(
             if frame_rows:
                 index, seconds = frame_positions(job.record.video, sampling, job.record.start, job.record.end)
             results.append(
-                ItemResult(job.record, job.content_key, rows=np.asarray(rows), frame_index=index, time_s=seconds)
+                ItemResult(
+                    job.record, job.content_key, rows=np.asarray(rows), frame_index=index, time_s=seconds
+                )
             )
         yield results

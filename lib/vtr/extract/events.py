@@ -101,7 +101,9 @@ class _Retriever:
         scores = frames @ self.encoder.encode_text([query])[0]
         index, seconds = frame_positions(path, self.sampling, None, None)
         if index is None:
-            raise video.VideoDecodeError(path, f"strategy {self.sampling.strategy!r} gives no frame positions")
+            raise video.VideoDecodeError(
+                path, f"strategy {self.sampling.strategy!r} gives no frame positions"
+            )
         # Frames repeat in clips shorter than n_frames: rank each frame once.
         best: dict[int, tuple[float, float]] = {}
         for i, s, t in zip(index.tolist(), scores.tolist(), seconds.tolist(), strict=True):

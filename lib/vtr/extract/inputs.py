@@ -48,7 +48,9 @@ def list_videos(source: str | os.PathLike[str]) -> list[ClipRecord]:
             raise InputError(f"{path}: the manifest lists no video")
         return records
     if path.is_file():
-        raise InputError(f"{path}: expected a folder of videos or a .jsonl manifest, got a {path.suffix} file")
+        raise InputError(
+            f"{path}: expected a folder of videos or a .jsonl manifest, got a {path.suffix} file"
+        )
     raise InputError(f"{path}: no such folder or manifest")
 
 
@@ -75,7 +77,9 @@ def _manifest_records(path: Path) -> list[ClipRecord]:
     for where, raw in iter_jsonl(path):
         name = next((raw[f] for f in VIDEO_FIELDS if raw.get(f)), None)
         if not isinstance(name, str):
-            raise ManifestError(f"{where}: no video; expected a non-empty string field {' or '.join(VIDEO_FIELDS)}")
+            raise ManifestError(
+                f"{where}: no video; expected a non-empty string field {' or '.join(VIDEO_FIELDS)}"
+            )
         video = Path(name) if Path(name).is_absolute() else base / name
         start, end = _seconds(raw, "start", where), _seconds(raw, "end", where)
         default_id = Path(name).with_suffix("").as_posix()

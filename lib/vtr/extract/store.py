@@ -246,7 +246,12 @@ class ExtractionStore:
             if result.frame_index is None:
                 continue
             for i, (index, seconds) in enumerate(zip(result.frame_index, result.time_s, strict=True)):
-                frame = {"kind": "frame", "frame_index": int(index), "time_s": float(seconds), "row": first + 1 + i}
+                frame = {
+                    "kind": "frame",
+                    "frame_index": int(index),
+                    "time_s": float(seconds),
+                    "row": first + 1 + i,
+                }
                 rows.append({**base, **frame})
         kept = self.metadata[~self.metadata["video_id"].isin(ids)]
         fresh = pd.DataFrame(rows, columns=METADATA_COLUMNS)
@@ -290,7 +295,9 @@ class ExtractionStore:
             "model": self.header["model"],
             "dim": self.header["dim"],
         }
-        return write_json(self.out / CONSOLIDATED_NAME, {"embeddings": embeddings, "metadata": metadata}, indent=0)
+        return write_json(
+            self.out / CONSOLIDATED_NAME, {"embeddings": embeddings, "metadata": metadata}, indent=0
+        )
 
     def failures(self, records: Sequence[ClipRecord]) -> list[dict[str, str]]:
         """``[{video_path, reason}]`` of the failed items among ``records``."""
@@ -350,5 +357,7 @@ def load_extraction(out: str | os.PathLike[str]) -> tuple[pd.DataFrame, np.ndarr
         total += len(array)
         arrays.append(array)
     embeddings = np.concatenate(arrays) if arrays else np.zeros((0, header["dim"]), np.float32)
-    metadata = metadata.assign(index=[offset[s] + r for s, r in zip(metadata["shard"], metadata["row"], strict=True)])
+    metadata = metadata.assign(
+        index=[offset[s] + r for s, r in zip(metadata["shard"], metadata["row"], strict=True)]
+    )
     return metadata, embeddings, header

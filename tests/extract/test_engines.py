@@ -55,3 +55,33 @@ def test_ray_engine_gives_the_local_embeddings(videos_dir: Path, tmp_path: Path)
     failures = json.loads((distributed / "summary.json").read_text())["failures"]
     assert [Path(f["video_path"]).name for f in failures] == ["corrupt.mp4"]
     assert "not a readable video" in failures[0]["reason"]
+
+
+def test_the_ray_actor_embeds_a_batch_as_the_local_engine_does(videos_dir: Path, tmp_path: Path) -> None:
+    """The actor's code path in this process (no cluster): same rows, failures carried as fields."""
+    from vtr.config import load_profile
+    from vtr.embeddings import embed_videos
+    from vtr.extract.api import make_encoder, sampling_of
+    from vtr.extract.engines import EmbedActor
+
+    cfg = load_profile(
+        "sample", {"model.pretrained": "", "data_dir": str(tmp_path / "data"), "video.n_frames": 4}
+    )
+    encoder = make_encoder(cfg)
+    sampling = sampling_of(cfg, encoder)
+    actor = EmbedActor(cfg.to_dict(), sampling.__dict__)
+    names = ["bikes", "corrupt", "carphone_distorted"]
+    batch = {
+        "video_id": np.asarray(names, dtype=object),
+        "video": np.asarray([str(videos_dir / f"{n}.mp4") for n in names], dtype=object),
+        "start": np.full(3, np.nan),
+        "end": np.full(3, np.nan),
+    }
+    out = actor(batch)
+    assert out["ok"].tolist() == [True, False, True] and out["rows"].shape == (3, 4, 128)
+    assert "corrupt.mp4" in out["error"][1] and not out["retry"][1]
+    from vtr.data.manifest import ClipRecord
+
+    records = [ClipRecord(id=n, video=str(videos_dir / f"{n}.mp4"), captions=[], split="test") for n in names]
+    local = embed_videos(encoder, records, "/", n_frames=4, size=64, workers=0, progress=False)
+    np.testing.assert_allclose(out["rows"][[0, 2]], local.frames, atol=1e-5)

@@ -188,11 +188,14 @@ def run_ray(
     frame_rows: bool = True,
 ) -> Iterator[list[ItemResult]]:
     """Embed ``jobs`` on Ray Data with ``concurrency`` actors of ``batch_size`` videos per call."""
-    import ray
     import torch
 
     if not jobs:
         return
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--engine ray needs Ray Data: pip install 'vtr[ray]' (ray[data])") from None
     if not ray.is_initialized():
         lib = str(Path(__file__).resolve().parents[2])  # so workers import this vtr, as the driver does
         paths = os.pathsep.join(p for p in (lib, os.environ.get("PYTHONPATH", "")) if p)

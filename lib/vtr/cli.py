@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vtr.config import ConfigError, load_profile, parse_override
+from vtr.extract.cli import add_parser as _add_extract
 from vtr.moments import cli as moments_cli
 from vtr.report import command as reports_command
 
@@ -204,6 +205,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_download,
     _add_train,
     reports_command.add_parser,
+    _add_extract,
     moments_cli.add_parser,
 ]
 

@@ -107,6 +107,9 @@ class VideoEmbeddings:
     requested: list[str]  # every record id, in input order
     cache_hits: int = 0
     keys: list[str] = field(default_factory=list)  # cache keys of ``ids`` (empty without a cache)
+    # ids in ``errors`` whose failure is the machine's, not the file's (a missing file, an OS error):
+    # a caller that remembers failures should try these again on its next run
+    retryable: list[str] = field(default_factory=list)
 
     @cached_property
     def embeddings(self) -> np.ndarray:
@@ -251,6 +254,7 @@ def embed_videos(
 
     results: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
+    retryable: set[str] = set()
     keys: dict[str, str] = {}
     todo: list[_Job] = []
     hits = 0
@@ -264,6 +268,7 @@ def embed_videos(
         except OSError as err:
             # Missing or unreadable files are reported but not cached: they may appear later.
             errors[record.id] = str(video.VideoDecodeError(path, f"cannot read file ({err.strerror or err})"))
+            retryable.add(record.id)
             continue
         key = _digest(
             {
@@ -323,6 +328,7 @@ def embed_videos(
                         index.add(_row(job, settings, identity, error=str(outcome)))
                 else:
                     errors[job.record.id] = f"{outcome} (not cached: retried on the next run)"
+                    retryable.add(job.record.id)
                 bar.update(1)
                 continue
             batch.append((job, outcome))
@@ -349,6 +355,7 @@ def embed_videos(
         requested=ids,
         cache_hits=hits,
         keys=[keys[i] for i in done] if index is not None else [],
+        retryable=[i for i in ids if i in retryable],
     )
 
 

@@ -149,6 +149,8 @@ def bench_size(n: int, args: argparse.Namespace) -> list[dict[str, object]]:
     variants += [("vtr hnsw", "hnsw", {})] if n <= args.hnsw_max else []
     built: dict[str, tuple[VideoIndex, tuple[float, float]]] = {}
     for label, kind, search_params in variants:
+        if kind == "ivf" and "auto" in built and built["auto"][0].kind == "ivf":
+            built["ivf"] = built["auto"]  # the same index: no second build
         if kind not in built:
             for old in [k for k in built if k != "auto"]:  # keep one extra copy of the vectors at most
                 built.pop(old)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vtr import search_cli
 from vtr.config import ConfigError, load_profile, parse_override
 
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -193,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train]
+COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train, search_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -109,11 +109,11 @@ def test_ivf_recall_at_10_on_clustered_data_at_default_nprobe() -> None:
 
 
 def test_hnsw_finds_the_stored_vector_itself() -> None:
-    vectors = clustered(2000, 32, clusters=20, seed=4)
+    vectors = clustered(1000, 32, clusters=20, seed=4)
     index = VideoIndex("m", 32, kind="hnsw")
-    index.add(vectors, pd.DataFrame({"video_id": np.arange(2000), "kind": "frame"}))
-    hits = [index.search_rows(vectors[i], 1)["id"].iloc[0] for i in range(0, 2000, 100)]
-    assert hits == list(range(0, 2000, 100))
+    index.add(vectors, pd.DataFrame({"video_id": np.arange(1000), "kind": "frame"}))
+    hits = [index.search_rows(vectors[i], 1)["id"].iloc[0] for i in range(0, 1000, 50)]
+    assert hits == list(range(0, 1000, 50))
 
 
 def test_auto_kind_switches_at_the_measured_threshold() -> None:
@@ -348,3 +348,10 @@ def test_cli_errors_are_one_line_with_exit_2(
     assert code == 2 and "lsh" in err
     code, _, err = run_cli(["index", "build", str(tmp_path / "none"), "--out", str(tmp_path / "i")], capsys)
     assert code == 2 and "extraction.json" in err
+
+
+def test_text_query_without_a_recorded_encoder_asks_for_one() -> None:
+    index = VideoIndex("vtr-tiny", 4, settings={"pretrained": "vtr-tiny"})
+    index.add(unit(np.ones((1, 4))), pd.DataFrame({"video_id": ["v"], "kind": ["video"]}))
+    with pytest.raises(SearchIndexError, match=r"encoder=load_encoder\(profile\)"):
+        index.search("a cat", 1)

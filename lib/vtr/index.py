@@ -368,9 +368,19 @@ class VideoIndex:
         return encoder.encode_text([text])[0]
 
     def _make_encoder(self) -> Encoder:
-        from vtr.models.encoders import create_encoder
+        """The index's encoder from its stored architecture and ``settings["pretrained"]`` (hub tag or file).
 
-        pretrained = self.settings.get("pretrained", "")
+        Weights that only a profile can rebuild (vtr-tiny's) or that were not recorded cannot be
+        guessed: random weights would give silently meaningless scores.
+        """
+        from vtr.models.encoders import TINY_TAG, create_encoder
+
+        pretrained = self.settings.get("pretrained")
+        if pretrained is None or pretrained == TINY_TAG:
+            raise SearchIndexError(
+                f"{self._name()}: cannot make its encoder from index.json (pretrained={pretrained!r}); "
+                "pass one: VideoIndex.load(dir, encoder=load_encoder(profile))"
+            )
         return create_encoder(model_arch(self.model), str(pretrained), device="cpu")
 
     def search_rows(self, query: str | np.ndarray, k: int, **params: Any) -> pd.DataFrame:

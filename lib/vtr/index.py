@@ -553,10 +553,12 @@ def build_index(
         extract_dir: a ``vtr extract`` output folder (see the module docstring).
         out_dir: the index folder; when it holds an index of the same model and dimension (and
             ``rebuild`` is false), only extraction rows it does not hold yet are added.
-        kind: ``"auto"``, ``"flat"``, ``"ivf"`` or ``"hnsw"``; for an existing index, None-like
-            ``"auto"`` keeps the kind it was built with.
-        nlist, nprobe: IVF cells and cells scanned per query (defaults: :func:`default_nlist`, 16).
-        hnsw_m, ef_search: HNSW links per node and search breadth (defaults 32, 64).
+        kind: ``"auto"``, ``"flat"``, ``"ivf"`` or ``"hnsw"``; for an existing index ``"auto"`` keeps
+            the kind it was built with, another kind than that is an error (use ``rebuild``).
+        nlist: IVF cells (default: :func:`default_nlist`).
+        nprobe: IVF cells scanned per query (default 16).
+        hnsw_m: HNSW links per node (default 32).
+        ef_search: HNSW search breadth (default 64).
         rebuild: build from scratch even when ``out_dir`` holds an index.
 
     Raises:

@@ -18,9 +18,9 @@ Index kinds (``kind=``):
 * ``"ivf"`` -- ``faiss.IndexIVFFlat``: ``nlist`` k-means cells, a query scans ``nprobe`` of them;
 * ``"hnsw"`` -- ``faiss.IndexHNSWFlat``: a graph index, ``M`` links per node, ``efSearch`` at query time;
 * ``"auto"`` -- flat up to :data:`FLAT_MAX_ROWS` rows, IVF above. ``benchmarks/search.py`` measured on
-  a 2-core CPU (docs/search.md) that a flat query over 512-d vectors costs about 1 ms per 10k rows, so
-  flat stays under the 5 ms goal and exact up to about 50k rows; above that IVF answers in about 1-2 ms
-  at recall@10 >= 0.95.
+  a 2-core CPU (docs/search.md) that a one-thread flat query over 512-d vectors costs about 0.9 ms of
+  CPU per 10k rows, so flat stays exact and under the 5 ms goal up to about 50k rows; above that IVF
+  answers in 2-3 ms (up to 1M rows) at recall@10 >= 0.95 on clustered vectors.
 
 Incremental add: building into a folder that already holds an index of the same model appends only
 the extraction rows it does not hold yet (rows are identified by ``content_key`` and ``frame_index``).

@@ -355,3 +355,12 @@ def test_text_query_without_a_recorded_encoder_asks_for_one() -> None:
     index.add(unit(np.ones((1, 4))), pd.DataFrame({"video_id": ["v"], "kind": ["video"]}))
     with pytest.raises(SearchIndexError, match=r"encoder=load_encoder\(profile\)"):
         index.search("a cat", 1)
+
+
+def test_shards_named_by_file_read_like_numbered_ones(tmp_path: Path) -> None:
+    extract = random_extraction(tmp_path / "x", videos=3)
+    numbered = read_extraction(extract)
+    meta = pd.read_parquet(extract / "metadata.parquet")
+    meta["shard"] = meta["shard"].map("shard-{:05d}.npy".format)
+    meta.to_parquet(extract / "metadata.parquet")
+    np.testing.assert_array_equal(read_extraction(extract).vectors, numbered.vectors)

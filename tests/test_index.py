@@ -106,6 +106,14 @@ def test_ivf_recall_at_10_on_clustered_data_at_default_nprobe() -> None:
     # scanning a single cell must lose neighbours: the check above is not vacuous
     one_cell = np.stack([index.search_rows(q, 10, nprobe=1)["id"].to_numpy() for q in queries])
     assert recall_at_k(one_cell, truth) < recall_at_k(found, truth)
+    assert index.recall_estimate["recall@10"] >= 0.9 and index.recall_estimate["queries"] == 64
+
+
+def test_recall_estimate_reveals_an_ivf_that_misses_neighbours() -> None:
+    vectors = unit(np.random.default_rng(11).standard_normal((5000, 32)))  # no clusters to find
+    index = VideoIndex("m", 32, kind="ivf", params={"nprobe": 1})
+    index.add(vectors, pd.DataFrame({"video_id": np.arange(5000), "kind": "frame"}))
+    assert index.recall_estimate["recall@10"] < 0.5
 
 
 def test_hnsw_finds_the_stored_vector_itself() -> None:
@@ -364,3 +372,13 @@ def test_shards_named_by_file_read_like_numbered_ones(tmp_path: Path) -> None:
     meta["shard"] = meta["shard"].map("shard-{:05d}.npy".format)
     meta.to_parquet(extract / "metadata.parquet")
     np.testing.assert_array_equal(read_extraction(extract).vectors, numbered.vectors)
+
+
+def test_cli_build_warns_when_the_estimated_recall_is_low(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extract = random_extraction(tmp_path / "x", videos=400, dim=16)
+    argv = ["index", "build", str(extract), "--out", str(tmp_path / "i"), "--kind", "ivf", "--nprobe", "1"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0 and "estimated recall@10" in out
+    assert "warning" in err and "raise --nprobe" in err

@@ -275,6 +275,7 @@ class VideoIndex:
         self.encoder = encoder
         self.metadata = pd.DataFrame(columns=list(METADATA_COLUMNS))
         self.trained_count = 0  # IVF: the collection size its cells were trained at
+        self.recall_estimate: dict[str, Any] = {}  # see _estimate_recall; from the last (re)build
         self._faiss: faiss.Index | None = None
         self.path: Path | None = None  # the folder it was saved to or loaded from
 
@@ -324,6 +325,27 @@ class VideoIndex:
         index.add(vectors)
         _apply_search_params(index, kind, self.params)
         self._faiss, self.kind = index, kind
+        self.recall_estimate = self._estimate_recall(vectors)
+
+    def _estimate_recall(self, vectors: np.ndarray, queries: int = 64, k: int = 10) -> dict[str, Any]:
+        """recall@k of this (approximate) index for stored vectors as queries, against numpy brute force.
+
+        Each query's own row is left out of both top-k lists. Computed when the faiss index is built
+        (not at each incremental add): on data without cluster structure IVF can lose most
+        neighbours, and this is where a user learns it (``vtr index build`` prints it).
+        """
+        estimate: dict[str, Any] = {"count": len(vectors), "params": dict(self.params), "queries": 0}
+        if self.kind == "flat":
+            return {**estimate, f"recall@{k}": 1.0}
+        picks = np.random.default_rng(0).choice(len(vectors), size=min(queries, len(vectors)), replace=False)
+        _, truth = brute_force_search(vectors, vectors[picks], k + 1)
+        _, found = self._faiss.search(np.ascontiguousarray(vectors[picks]), k + 1)
+        truth = [[i for i in row if i != own][:k] for row, own in zip(truth, picks, strict=True)]
+        found = [[i for i in row if i != own and i >= 0][:k] for row, own in zip(found, picks, strict=True)]
+        recall = float(
+            np.mean([len(set(f) & set(t)) / max(len(t), 1) for f, t in zip(found, truth, strict=True)])
+        )
+        return {**estimate, "queries": len(picks), f"recall@{k}": recall}
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, float32 ``(len(self), dim)``, in id order."""
@@ -437,6 +459,7 @@ class VideoIndex:
             "given_params": self.given_params,
             "count": len(self),
             "trained_count": self.trained_count,
+            "recall_estimate": self.recall_estimate,
             "videos": int(self.metadata["video_id"].nunique()) if len(self) else 0,
             "settings": self.settings,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -485,6 +508,7 @@ class VideoIndex:
         )
         index.path = root
         index.kind, index.trained_count = info["kind"], int(info.get("trained_count", 0))
+        index.recall_estimate = dict(info.get("recall_estimate", {}))
         index.params = dict(info.get("params", {}))
         index._faiss = faiss.read_index(str(paths[1]))
         index.metadata = pd.read_parquet(paths[2])

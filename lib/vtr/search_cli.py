@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # vtr.index imports faiss and pandas: only when a command run
     import pandas as pd
 
 Subparsers = Any  # argparse's _SubParsersAction is private
+RECALL_WARNING = 0.9  # `vtr index build` warns below this estimated recall@10
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -89,6 +90,17 @@ def _build(args: argparse.Namespace) -> int:
     print(
         f"index {args.out}: {len(index)} embeddings ({added} added), {index.kind} {index.params or ''}".rstrip()
     )
+    recall = index.recall_estimate.get("recall@10")
+    if recall is not None and index.kind != "flat":
+        print(
+            f"estimated recall@10 {recall:.3f} ({index.recall_estimate['queries']} stored vectors as queries)"
+        )
+        if recall < RECALL_WARNING:
+            print(
+                f"vtr: warning: index {args.out} misses neighbours (recall@10 {recall:.2f}): raise --nprobe "
+                "(IVF) or --ef-search (HNSW), or use --kind flat",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -116,6 +116,16 @@ def test_recall_estimate_reveals_an_ivf_that_misses_neighbours() -> None:
     assert index.recall_estimate["recall@10"] < 0.5
 
 
+def test_build_widens_nprobe_until_the_estimated_recall_is_reached() -> None:
+    vectors = unit(np.random.default_rng(12).standard_normal((5000, 32)))
+    index = VideoIndex("m", 32, kind="ivf")  # nprobe not given: tuned
+    index.add(vectors, pd.DataFrame({"video_id": np.arange(5000), "kind": "frame"}))
+    nlist, nprobe = index.params["nlist"], index.params["nprobe"]
+    assert nprobe > vindex.DEFAULT_NPROBE
+    assert index.recall_estimate["recall@10"] >= vindex.TARGET_RECALL or nprobe * 2 > nlist // 2
+    assert index._faiss.nprobe == nprobe
+
+
 def test_hnsw_finds_the_stored_vector_itself() -> None:
     vectors = clustered(1000, 32, clusters=20, seed=4)
     index = VideoIndex("m", 32, kind="hnsw")

@@ -22,6 +22,11 @@ Index kinds (``kind=``):
   CPU per 10k rows, so flat stays exact and under the 5 ms goal up to about 50k rows; above that IVF
   answers in 2-3 ms (up to 1M rows) at recall@10 >= 0.95 on clustered vectors.
 
+Search breadth: unless the caller sets ``nprobe`` / ``efSearch``, a build doubles it from its default
+until the index's estimated recall@10 (64 stored vectors as queries, against brute force) reaches
+:data:`TARGET_RECALL`; ``index.json`` keeps the estimate. Stored vectors are easier queries than
+held-out ones or text embeddings, so the estimate is an upper bound (docs/search.md).
+
 Incremental add: building into a folder that already holds an index of the same model appends only
 the extraction rows it does not hold yet (rows are identified by ``content_key`` and ``frame_index``).
 Flat and HNSW indexes just grow. An IVF index keeps the k-means cells it was trained on until the
@@ -64,6 +69,8 @@ DEFAULT_EF_CONSTRUCTION = 64
 # OpenMP threads for a query: one query is too little work to share, and on a loaded machine the
 # threads' barrier costs more than the search (faiss flat, 10k x 512: 83 ms with 2 threads, 4.6 ms with 1)
 QUERY_THREADS = 1
+TARGET_RECALL = 0.95  # a build widens nprobe / efSearch until its estimated recall@10 reaches this
+MAX_EF_SEARCH = 1024
 _MIN_POINTS_PER_CELL = 39  # faiss warns below this many training points per k-means centroid
 _TRAIN_POINTS_PER_CELL = 64  # k-means trains on at most this many sampled points per cell
 
@@ -323,9 +330,27 @@ class VideoIndex:
             index.train(_train_sample(vectors, int(self.params["nlist"])))
             self.trained_count = len(vectors)
         index.add(vectors)
-        _apply_search_params(index, kind, self.params)
         self._faiss, self.kind = index, kind
-        self.recall_estimate = self._estimate_recall(vectors)
+        self._tune_search_breadth(vectors)
+        _apply_search_params(index, kind, self.params)
+
+    def _tune_search_breadth(self, vectors: np.ndarray) -> None:
+        """Double ``nprobe`` (IVF) or ``efSearch`` (HNSW) from its default until the estimated recall@10
+        reaches :data:`TARGET_RECALL` (or the breadth its cap); a value the caller gave is kept as is.
+
+        Clusters as coarse as IVF's cells give recall 1.0 at nprobe 16; video-like data (a dozen
+        frames per cluster) needs 4x more cells scanned for 0.9 (docs/search.md).
+        """
+        key = {"ivf": "nprobe", "hnsw": "efSearch"}.get(self.kind or "")
+        cap = int(self.params.get("nlist", 0)) // 2 if self.kind == "ivf" else MAX_EF_SEARCH
+        while True:
+            _apply_search_params(self._faiss, self.kind, self.params)
+            self.recall_estimate = self._estimate_recall(vectors)
+            if key is None or key in self.given_params or self.recall_estimate["recall@10"] >= TARGET_RECALL:
+                return
+            if int(self.params[key]) * 2 > cap:
+                return
+            self.params[key] = int(self.params[key]) * 2
 
     def _estimate_recall(self, vectors: np.ndarray, queries: int = 64, k: int = 10) -> dict[str, Any]:
         """recall@k of this (approximate) index for stored vectors as queries, against numpy brute force.

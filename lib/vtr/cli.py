@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vtr import search_cli
 from vtr.config import ConfigError, load_profile, parse_override
 from vtr.extract.cli import add_parser as _add_extract
 from vtr.moments import cli as moments_cli
@@ -206,6 +207,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_train,
     reports_command.add_parser,
     _add_extract,
+    search_cli.add_parser,
     moments_cli.add_parser,
 ]
 

@@ -117,8 +117,8 @@ def _count(index_dir: Path) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from vtr.cli import _load
+    from vtr.extract.api import make_encoder
     from vtr.index import SearchIndexError, VideoIndex
-    from vtr.models.encoders import load_encoder
 
     if not args.query.strip():
         return _usage_error(f"index {args.index}: the query is empty")
@@ -129,7 +129,8 @@ def _search(args: argparse.Namespace) -> int:
         cfg = _load(args, {})
         # Compare names before loading weights: a wrong model fails fast, without building vtr-tiny.
         index.check_model(cfg.model.arch, where=f"profile {cfg.name!r} (model.arch)")
-        index.encoder = load_encoder(cfg)
+        # The extractor's encoder: the same weights, also when they are random (seeded by the profile).
+        index.encoder = make_encoder(cfg)
         hits = index.search(
             args.query, args.k, frames=args.frames, nprobe=args.nprobe, efSearch=args.ef_search
         )

@@ -1,0 +1,174 @@
+"""Score every model on a split: predictions, the official metrics with intervals, paired differences.
+
+Intervals and differences resample *videos* with all their queries (the queries of one video are not
+independent). Paired differences against zero-shot use the same resampled videos for both systems
+(:func:`vtr.metrics.paired_bootstrap_diff`) and are Holm-corrected over the whole family of
+(model, metric) comparisons (:func:`vtr.metrics.holm`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vtr.atomic import write_text
+from vtr.data.moments import MomentPrediction, MomentQuery, write_predictions
+from vtr.metrics import holm, paired_bootstrap_diff
+from vtr.moments.evaluate import (
+    CLIP_SECONDS,
+    MomentMetrics,
+    evaluate_qvhighlights,
+    highlight_scores,
+    top1_iou,
+)
+from vtr.moments.predictor import MomentPredictor, MomentResult
+from vtr.moments.training import MomentSample
+
+# The metrics of the comparison table, official key names.
+HEADLINE_METRICS: tuple[str, ...] = (
+    "MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "MR-full-mAP@0.5", "HL-min-VeryGood-mAP",
+    "HL-min-VeryGood-Hit1",
+)  # fmt: skip
+
+
+@dataclass
+class ModelRun:
+    """One model's predictions on one split and their metrics."""
+
+    name: str
+    predictions: list[MomentPrediction]
+    results: dict[int | str, MomentResult]  # qid -> windows and saliency at the model's clip length
+    metrics: MomentMetrics
+
+
+def saliency_per_2s(saliency: np.ndarray, clip_len: float, duration: float) -> list[float]:
+    """Per-clip saliency resampled to QVHighlights' 2-second clips (nearest clip centre)."""
+    n = max(int(duration / CLIP_SECONDS), 1)
+    if clip_len == CLIP_SECONDS:
+        return [float(v) for v in saliency]
+    centres = (np.arange(n) + 0.5) * CLIP_SECONDS
+    index = np.minimum((centres / clip_len).astype(int), len(saliency) - 1)
+    return [float(v) for v in np.asarray(saliency)[index]]
+
+
+def to_prediction(query: MomentQuery, result: MomentResult) -> MomentPrediction:
+    """A QVHighlights submission row: windows clipped to the annotated duration, 2-second saliency."""
+    windows = []
+    for start, end, score in result.windows:
+        start, end = min(max(start, 0.0), query.duration), min(max(end, 0.0), query.duration)
+        windows.append((round(start, 4), round(max(start, end), 4), round(float(score), 6)))
+    saliency = saliency_per_2s(result.saliency, result.clip_len, query.duration)
+    return MomentPrediction(query.qid, query.vid, windows, saliency, query.query)
+
+
+def predict_split(
+    predictor: MomentPredictor,
+    samples: Sequence[MomentSample],
+    queries: Sequence[MomentQuery],
+    top_k: int = 10,
+) -> tuple[list[MomentPrediction], dict[int | str, MomentResult]]:
+    """Predictions of ``predictor`` for every sample (``queries`` in the same order)."""
+    results = {s.qid: predictor.predict(s.query, s.video, top_k=top_k) for s in samples}
+    return [to_prediction(q, results[q.qid]) for q in queries], results
+
+
+def evaluate_models(
+    predictors: dict[str, MomentPredictor],
+    samples: Sequence[MomentSample],
+    queries: Sequence[MomentQuery],
+    *,
+    top_k: int = 10,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, ModelRun]:
+    """Predict with every model and score with the official metrics (intervals from ``n_boot`` resamples)."""
+    runs = {}
+    for name, predictor in predictors.items():
+        predictions, results = predict_split(predictor, samples, queries, top_k)
+        metrics = evaluate_qvhighlights(predictions, queries, n_boot=n_boot, seed=seed)
+        runs[name] = ModelRun(name, predictions, results, metrics)
+    return runs
+
+
+def comparison_table(runs: dict[str, ModelRun], metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+    """One row per model: each metric's value and ``[low, high]`` interval (percent)."""
+    rows = {}
+    for name, run in runs.items():
+        brief, bounds = run.metrics.official["brief"], (run.metrics.intervals or {}).get("brief", {})
+        row = {}
+        for key in metrics:
+            row[key] = brief.get(key, np.nan)
+            low, high = bounds.get(key, [np.nan, np.nan])
+            row[f"{key} 95% CI"] = f"[{low:.1f}, {high:.1f}]"
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
+
+
+def per_query_values(queries: Sequence[MomentQuery], predictions: Sequence[MomentPrediction]) -> pd.DataFrame:
+    """Per query (in ``queries`` order): top-1 IoU, R1@0.5, R1@0.7 and the VeryGood HL AP and Hit@1 (0-100)."""
+    by_qid = {p.qid: p for p in predictions}
+    rows = []
+    for q in queries:
+        p = by_qid[q.qid]
+        iou = top1_iou(q, p)
+        ap, hit = highlight_scores(q, p.saliency or [0.0], 4) if q.saliency is not None else (np.nan, np.nan)
+        rows.append({
+            "qid": q.qid, "vid": q.vid, "query": q.query, "top1_IoU": 100 * iou,
+            "R1@0.5": 100.0 * (iou >= 0.5), "R1@0.7": 100.0 * (iou >= 0.7),
+            "HL-VeryGood-mAP": 100 * ap, "HL-VeryGood-Hit1": 100 * hit,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def paired_differences(
+    runs: dict[str, ModelRun],
+    queries: Sequence[MomentQuery],
+    *,
+    baseline: str = "zero_shot",
+    metrics: Sequence[str] = ("R1@0.5", "R1@0.7", "top1_IoU", "HL-VeryGood-mAP"),
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Each model minus ``baseline`` on the same queries: difference, interval, p-value, Holm-adjusted
+    p-value and whether the gain is real (adjusted p < ``alpha``), one row per (model, metric)."""
+    if baseline not in runs:
+        raise KeyError(f"baseline {baseline!r} not among the models {sorted(runs)}")
+    base = per_query_values(queries, runs[baseline].predictions)
+    videos = base["vid"].to_numpy()
+    rows = []
+    for name, run in runs.items():
+        if name == baseline:
+            continue
+        other = per_query_values(queries, run.predictions)
+        for metric in metrics:
+            d = paired_bootstrap_diff(
+                base[metric].to_numpy(), other[metric].to_numpy(), "MeanR", n_boot=n_boot, seed=seed,
+                alpha=alpha, clusters=videos,
+            )  # fmt: skip
+            rows.append({"model": name, "metric": metric, "diff": d.diff, "low": d.low, "high": d.high,
+                         "p": d.p_value})  # fmt: skip
+    table = pd.DataFrame(rows, columns=["model", "metric", "diff", "low", "high", "p"])
+    table["p_holm"] = holm(table["p"]) if len(table) else []
+    table["real"] = table["p_holm"] < alpha
+    return table
+
+
+def write_runs(out_dir: str | Path, runs: dict[str, ModelRun], split: str) -> dict[str, Path]:
+    """``<out_dir>/<split>/<model>_preds.jsonl`` (validated submission format) and ``_metrics.json``
+    (official key names, plus ``extra`` and ``intervals``) for every model."""
+    folder = Path(out_dir) / split
+    written = {}
+    for name, run in runs.items():
+        write_predictions(folder / f"{name}_preds.jsonl", run.predictions)
+        metrics = folder / f"{name}_metrics.json"
+        write_text(metrics, json.dumps(run.metrics.to_json(), indent=4) + "\n")
+        written[name] = metrics
+    return written

@@ -21,6 +21,7 @@ from typing import Any
 
 from vtr.config import ConfigError, load_profile, parse_override
 from vtr.moments import cli as moments_cli
+from vtr.moments import demo as moments_demo
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -194,7 +195,12 @@ def _train(args: argparse.Namespace) -> int:
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_download, _add_train, moments_cli.add_parser]
+COMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_download,
+    _add_train,
+    moments_cli.add_parser,
+    moments_demo.add_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

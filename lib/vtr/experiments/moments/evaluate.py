@@ -172,3 +172,41 @@ def write_runs(out_dir: str | Path, runs: dict[str, ModelRun], split: str) -> di
         write_text(metrics, json.dumps(run.metrics.to_json(), indent=4) + "\n")
         written[name] = metrics
     return written
+
+
+def summary_metrics(runs: dict[str, ModelRun], differences: pd.DataFrame) -> dict[str, object]:
+    """The notebook's metrics file: each model's ``brief`` numbers and intervals, and the differences."""
+    return {
+        "models": {name: run.metrics.official["brief"] for name, run in runs.items()},
+        "intervals": {name: (run.metrics.intervals or {}).get("brief", {}) for name, run in runs.items()},
+        "counts": next(iter(runs.values())).metrics.counts if runs else {},
+        "differences": differences.to_dict("records"),
+        "n_real_gains": int((differences["real"] & (differences["diff"] > 0)).sum()) if len(differences) else 0,
+        "n_real_losses": int((differences["real"] & (differences["diff"] < 0)).sum()) if len(differences) else 0,
+    }
+
+
+def narrative(runs: dict[str, ModelRun], differences: pd.DataFrame, key: str = "MR-full-R1@0.5") -> str:
+    """A few sentences (markdown) that say what the numbers say: the best model on ``key`` and which
+    differences from zero-shot survive the Holm correction."""
+    values = {name: run.metrics.official["brief"].get(key, float("nan")) for name, run in runs.items()}
+    best = max(values, key=lambda n: values[n])
+    n_queries = next(iter(runs.values())).metrics.counts.get("full", 0)
+    lines = [
+        f"On {n_queries} queries, **{best}** has the highest {key} ({values[best]:.1f}; "
+        + ", ".join(f"{n} {v:.1f}" for n, v in values.items() if n != best)
+        + ")."
+    ]
+    real = differences[differences["real"]] if len(differences) else differences
+    if len(real) == 0:
+        lines.append(
+            "No difference from zero-shot survives the Holm correction: with this few videos the "
+            "intervals are too wide to tell the models apart."
+        )
+    for row in real.itertuples():
+        direction = "better" if row.diff > 0 else "worse"
+        lines.append(
+            f"{row.model} is {direction} than zero-shot on {row.metric} by {abs(row.diff):.1f} points "
+            f"(95% interval [{row.low:.1f}, {row.high:.1f}], Holm-adjusted p = {row.p_holm:.3g})."
+        )
+    return " ".join(lines)

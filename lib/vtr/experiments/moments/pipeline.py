@@ -18,7 +18,7 @@ from vtr.experiments.moments.evaluate import ModelRun, evaluate_models, write_ru
 from vtr.experiments.moments.train import runs_dir, train_models
 from vtr.models.encoders import Encoder, load_encoder
 from vtr.moments.predictor import MomentPredictor
-from vtr.runtime import resolve_device
+from vtr.runtime import resolve_device, seed_everything
 
 REPORT_SPLIT = "test"  # never trained or selected on (QVHighlights: the official val set)
 
@@ -37,7 +37,10 @@ def run_moments(
     cfg: Profile, *, encoder: Encoder | None = None, device: str | torch.device | None = None,
     progress: bool = True, n_boot: int | None = None,
 ) -> MomentExperiment:  # fmt: skip
-    """Load the data, train (or reload) the profile's models, predict and score the report split."""
+    """Load the data, train (or reload) the profile's models, predict and score the report split.
+
+    Seeds everything with the profile's seed first, so a rerun finds the same run keys."""
+    seed_everything(cfg.seed)  # a random-weights encoder and the models' initialisation repeat exactly
     dev = torch.device(device) if device is not None else resolve_device(cfg.device)
     encoder = encoder or load_encoder(cfg, device=str(dev))
     data = load_moment_data(cfg, encoder, progress=progress)

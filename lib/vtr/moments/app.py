@@ -6,7 +6,7 @@
 
 Pick one of the sample videos or upload one, type a query, set the most clips to read and the number
 of moments; the app shows the per-clip score curve and the top moments with a thumbnail and their
-times. Options after ``--`` (or, when there are none, in the ``VTR_DEMO_ARGS`` environment variable):
+times. Options after ``--`` (or in the ``VTR_DEMO_ARGS`` environment variable, which wins when set):
 ``--profile``, ``--set KEY=VALUE``, ``--checkpoint`` (default: the zero-shot baseline) and
 ``--videos`` (a folder of videos to offer; default: the profile's sample world's long videos).
 
@@ -55,9 +55,9 @@ class Moment:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The app's options (see the module docstring); ``VTR_DEMO_ARGS`` when ``argv`` is empty."""
-    if not argv:
-        argv = shlex.split(os.environ.get(ARGS_ENV, ""))
+    """The app's options (see the module docstring): ``VTR_DEMO_ARGS`` when set, else ``argv``."""
+    if os.environ.get(ARGS_ENV, "").strip():
+        argv = shlex.split(os.environ[ARGS_ENV])
     parser = argparse.ArgumentParser(prog="vtr demo", description="The moment-retrieval demo.")
     parser.add_argument("--profile", default="sample")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -167,14 +167,26 @@ def search_index(cfg: Any, query: str, k: int = 5) -> pd.DataFrame | None:
         return None
 
 
+def _cached_features(st: Any, predictor: MomentPredictor, path: str) -> VideoFeatures:
+    """The video's clip features, computed once per (model, file) in this server."""
+
+    @st.cache_data(show_spinner="reading the video")
+    def features(_predictor: MomentPredictor, model: str, path: str, mtime: float) -> VideoFeatures:
+        return _predictor.encode_video(path)
+
+    return features(predictor, repr(predictor.encoder) + predictor.model_name, path, Path(path).stat().st_mtime)
+
+
 def main() -> None:  # pragma: no cover - layout only; the logic above is tested
     import streamlit as st
 
     args = parse_args(sys.argv[1:])
     st.set_page_config(page_title="vtr moments", layout="wide")
     st.title("Moment retrieval")
-    predictor = st.cache_resource(build_predictor, show_spinner="loading the model")(args)
-    videos = st.cache_data(sample_videos)(args)
+    # Streamlit caches by hashable arguments: the options as a tuple of strings stand for the Namespace.
+    options = tuple(sorted((k, str(v)) for k, v in vars(args).items()))
+    predictor = st.cache_resource(lambda _: build_predictor(args), show_spinner="loading the model")(options)
+    videos = st.cache_data(lambda _: sample_videos(args))(options)
     st.caption(f"model: {predictor.model_name}, clips of {predictor.clip_len:g} s")
 
     with st.sidebar:

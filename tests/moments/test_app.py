@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from vtr.moments import app
-from vtr.moments.features import VideoFeatures
 from vtr.moments.models import create_moment_model
 from vtr.moments.predictor import MomentPredictor
 

@@ -191,6 +191,11 @@ def test_train_writes_checkpoints_predictions_and_official_metrics_then_resumes(
 def test_train_on_missing_annotations_is_a_one_line_error(
     tmp_path: Path, fast_sets: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sets = [f"data_dir={tmp_path}", "moments.dataset=qvhighlights", f"moments.annotations={tmp_path}", *fast_sets]
+    sets = [
+        f"data_dir={tmp_path}",
+        "moments.dataset=qvhighlights",
+        f"moments.annotations={tmp_path}",
+        *fast_sets,
+    ]
     assert main(["moments", "train", "--no-progress", *_sets(sets)]) == 2
     assert "highlight_train_release.jsonl not found" in capsys.readouterr().err

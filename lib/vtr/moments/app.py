@@ -174,7 +174,9 @@ def _cached_features(st: Any, predictor: MomentPredictor, path: str) -> VideoFea
     def features(_predictor: MomentPredictor, model: str, path: str, mtime: float) -> VideoFeatures:
         return _predictor.encode_video(path)
 
-    return features(predictor, repr(predictor.encoder) + predictor.model_name, path, Path(path).stat().st_mtime)
+    return features(
+        predictor, repr(predictor.encoder) + predictor.model_name, path, Path(path).stat().st_mtime
+    )
 
 
 def main() -> None:  # pragma: no cover - layout only; the logic above is tested

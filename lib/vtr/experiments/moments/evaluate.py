@@ -181,8 +181,12 @@ def summary_metrics(runs: dict[str, ModelRun], differences: pd.DataFrame) -> dic
         "intervals": {name: (run.metrics.intervals or {}).get("brief", {}) for name, run in runs.items()},
         "counts": next(iter(runs.values())).metrics.counts if runs else {},
         "differences": differences.to_dict("records"),
-        "n_real_gains": int((differences["real"] & (differences["diff"] > 0)).sum()) if len(differences) else 0,
-        "n_real_losses": int((differences["real"] & (differences["diff"] < 0)).sum()) if len(differences) else 0,
+        "n_real_gains": int((differences["real"] & (differences["diff"] > 0)).sum())
+        if len(differences)
+        else 0,
+        "n_real_losses": int((differences["real"] & (differences["diff"] < 0)).sum())
+        if len(differences)
+        else 0,
     }
 
 

@@ -207,7 +207,7 @@ def main() -> None:  # pragma: no cover - layout only; the logic above is tested
     if path is None:
         st.info("pick a sample video or upload one")
         st.stop()
-    st.video(str(path))
+    st.columns([1, 1])[0].video(str(path))
     if not query.strip():
         st.info("type a query to find its moments")
         st.stop()

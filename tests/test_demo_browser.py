@@ -153,9 +153,7 @@ def test_upload_a_video_query_it_and_see_the_moments(demo: str, videos: Path, tm
             expect(page.get_by_text("per-clip score")).to_be_visible()
             # the score chart and the moments' thumbnails render, not just their placeholders
             expect(page.locator('[data-testid="stImage"] img').first).to_be_visible(timeout=60_000)
-            expect(
-                page.locator('[data-testid="stVegaLiteChart"] canvas, .vega-embed canvas').first
-            ).to_be_visible(timeout=60_000)
+            expect(page.locator("canvas.marks, svg.marks").first).to_be_visible(timeout=60_000)
             text = page.locator("body").inner_text()
             assert "top moments" in text and "score" in text, text[-2000:]
             page.screenshot(path=str(shots / "demo_moments.png"), full_page=True)

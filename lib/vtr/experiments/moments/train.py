@@ -25,7 +25,7 @@ from vtr.moments.predictor import MomentPredictor
 from vtr.moments.training import train_moment_model, validation_loss
 from vtr.paths import resolve
 
-RUNS_VERSION = 1  # bump when training changes in a way the key cannot see
+RUNS_VERSION = 2  # bump when training changes in a way the key cannot see
 
 
 def model_kwargs(cfg: Profile, name: str, dim: int) -> dict[str, Any]:

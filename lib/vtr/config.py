@@ -260,7 +260,7 @@ class MomentsConfig:
     heads: int = 4
     n_queries: int = 10  # span model: learned moment queries (Moment-DETR: 10)
     max_clips: int = 75  # the models' window in clips; longer videos are scored in sliding windows
-    patience: int = 10  # epochs without a lower validation loss before stopping; 0 = never
+    patience: int = 5  # epochs without a lower validation loss before stopping; 0 = never
     top_k: int = 10  # windows kept per query (the official mAP reads the top 10)
     n_boot: int = 1000  # bootstrap resamples (videos with all their queries) for intervals and differences
     n_cases: int = 3  # queries shown as timelines, and as failure cases

@@ -71,3 +71,11 @@ def test_identical_systems_differ_by_nothing() -> None:
     assert "No difference from zero-shot survives" in meval.narrative(runs, diffs)
     with pytest.raises(KeyError, match="baseline"):
         meval.paired_differences({"span": runs["span"]}, QUERIES)
+
+
+def test_the_narrative_names_a_tie_as_a_tie() -> None:
+    runs = {"zero_shot": _run("zero_shot", exact=True), "temporal": _run("temporal", exact=True)}
+    diffs = meval.paired_differences(runs, QUERIES, n_boot=50)
+    assert "**zero_shot** and **temporal** share the highest MR-full-R1@0.5 (100.0)." in meval.narrative(
+        runs, diffs
+    )

@@ -196,10 +196,14 @@ def narrative(runs: dict[str, ModelRun], differences: pd.DataFrame, key: str = "
     values = {name: run.metrics.official["brief"].get(key, float("nan")) for name, run in runs.items()}
     best = max(values, key=lambda n: values[n])
     n_queries = next(iter(runs.values())).metrics.counts.get("full", 0)
+    leaders = [n for n, v in values.items() if v == values[best]]
+    others = ", ".join(f"{n} {v:.1f}" for n, v in values.items() if n not in leaders)
+    who = (
+        f"**{leaders[0]}** has" if len(leaders) == 1 else " and ".join(f"**{n}**" for n in leaders) + " share"
+    )
     lines = [
-        f"On {n_queries} queries, **{best}** has the highest {key} ({values[best]:.1f}; "
-        + ", ".join(f"{n} {v:.1f}" for n, v in values.items() if n != best)
-        + ")."
+        f"On {n_queries} queries, {who} the highest {key} ({values[best]:.1f}"
+        + (f"; {others})." if others else ").")
     ]
     real = differences[differences["real"]] if len(differences) else differences
     if len(real) == 0:

@@ -88,6 +88,64 @@ _ANCHORS: tuple[Anchor, ...] = (
         "(arXiv:2304.02633), Table 2",
         notebooks=("04_hnerv",),
     ),
+    Anchor(
+        key="qvhighlights-val-moment-detr-release",
+        system="Moment-DETR, released val predictions (SlowFast + CLIP features)",
+        metrics={
+            "MR-full-R1@0.5": 53.94,
+            "MR-full-R1@0.7": 34.84,
+            "HL-min-VeryGood-mAP": 35.65,
+            "HL-min-VeryGood-Hit1": 55.55,
+        },
+        protocol="QVHighlights val (1,550 queries), official evaluator; SlowFast + CLIP features of 2 s clips",
+        source="Lei et al., QVHighlights: Detecting Moments and Highlights in Videos via Natural Language Queries, NeurIPS 2021 (arXiv:2107.09609); the release's standalone_eval/sample_val_preds_metrics_raw.json (MR-full-mAP 32.2), re-scored by tests/moments/test_evaluate.py",
+        notebooks=("07_moment_retrieval",),
+    ),
+    Anchor(
+        key="qvhighlights-val-moment-detr-clip",
+        system="Moment-DETR (CLIP features), lighthouse reproduction",
+        metrics={
+            "MR-full-R1@0.5": 53.5,
+            "MR-full-R1@0.7": 34.1,
+            "HL-min-VeryGood-mAP": 35.3,
+            "HL-min-VeryGood-Hit1": 54.0,
+        },
+        protocol="QVHighlights val (1,550 queries), official evaluator; CLIP ViT-B/32 features of 2 s clips",
+        source="Nishimura et al., Lighthouse: A User-Friendly Library for Reproducible Video Moment Retrieval and "
+        "Highlight Detection, EMNLP 2024 demo; github.com/line/lighthouse markdown/reproduced_results.md "
+        "(commit 4d43193), QVHighlights val, CLIP features",
+        notebooks=("07_moment_retrieval",),
+    ),
+    Anchor(
+        key="qvhighlights-val-qd-detr-clip",
+        system="QD-DETR (CLIP features), lighthouse reproduction",
+        metrics={
+            "MR-full-R1@0.5": 59.7,
+            "MR-full-R1@0.7": 42.3,
+            "HL-min-VeryGood-mAP": 38.0,
+            "HL-min-VeryGood-Hit1": 59.2,
+        },
+        protocol="QVHighlights val (1,550 queries), official evaluator; CLIP ViT-B/32 features of 2 s clips",
+        source="Nishimura et al., Lighthouse: A User-Friendly Library for Reproducible Video Moment Retrieval and "
+        "Highlight Detection, EMNLP 2024 demo; github.com/line/lighthouse markdown/reproduced_results.md "
+        "(commit 4d43193), QVHighlights val, CLIP features",
+        notebooks=("07_moment_retrieval",),
+    ),
+    Anchor(
+        key="qvhighlights-val-cg-detr-clip",
+        system="CG-DETR (CLIP features), lighthouse reproduction",
+        metrics={
+            "MR-full-R1@0.5": 66.6,
+            "MR-full-R1@0.7": 49.9,
+            "HL-min-VeryGood-mAP": 39.9,
+            "HL-min-VeryGood-Hit1": 64.3,
+        },
+        protocol="QVHighlights val (1,550 queries), official evaluator; CLIP ViT-B/32 features of 2 s clips",
+        source="Nishimura et al., Lighthouse: A User-Friendly Library for Reproducible Video Moment Retrieval and "
+        "Highlight Detection, EMNLP 2024 demo; github.com/line/lighthouse markdown/reproduced_results.md "
+        "(commit 4d43193), QVHighlights val, CLIP features",
+        notebooks=("07_moment_retrieval",),
+    ),
 )
 
 ANCHORS: Mapping[str, Anchor] = MappingProxyType({a.key: a for a in _ANCHORS})

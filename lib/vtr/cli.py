@@ -24,6 +24,7 @@ from vtr.config import ConfigError, load_profile, parse_override
 from vtr.extract.cli import add_parser as _add_extract
 from vtr.moments import cli as moments_cli
 from vtr.report import command as reports_command
+from vtr.moments import demo as moments_demo
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -209,6 +210,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_extract,
     search_cli.add_parser,
     moments_cli.add_parser,
+    moments_demo.add_parser,
 ]
 
 

@@ -239,6 +239,34 @@ class MsrvttRecallConfig:
 
 
 @dataclass
+class MomentsConfig:
+    """Moment retrieval: ``vtr moments train``, notebook 07 and the demo (``vtr.moments``).
+
+    Defaults are the sample profile's: the world's long videos, 2-second clips (the world's events
+    fall on whole 2-second clips), small models trained in seconds on CPU.
+    """
+
+    dataset: str = "sample"  # sample: the world's long videos | qvhighlights: the files below
+    annotations: str = ""  # qvhighlights: folder with highlight_{train,val}_release.jsonl
+    videos: str = ""  # qvhighlights: folder of <vid>.mp4 (QVHighlights' 150 s clips)
+    clip_len: float = 2.0  # seconds per clip (QVHighlights: 2, Charades-STA: 1)
+    frames_per_clip: int = 2  # frames averaged into one clip feature
+    models: list[str] = field(default_factory=lambda: ["temporal", "span"])  # trained; zero_shot is free
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 1e-3
+    hidden: int = 64  # width of the temporal / span transformers
+    layers: int = 2
+    heads: int = 4
+    n_queries: int = 10  # span model: learned moment queries (Moment-DETR: 10)
+    max_clips: int = 75  # the models' window in clips; longer videos are scored in sliding windows
+    patience: int = 5  # epochs without a lower validation loss before stopping; 0 = never
+    top_k: int = 10  # windows kept per query (the official mAP reads the top 10)
+    n_boot: int = 1000  # bootstrap resamples (videos with all their queries) for intervals and differences
+    n_cases: int = 3  # queries shown as timelines, and as failure cases
+
+
+@dataclass
 class Profile:
     """One complete configuration of a run."""
 
@@ -256,6 +284,7 @@ class Profile:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     hnerv: HnervConfig = field(default_factory=HnervConfig)
     msrvtt_recall: MsrvttRecallConfig = field(default_factory=MsrvttRecallConfig)
+    moments: MomentsConfig = field(default_factory=MomentsConfig)
     source_file: str = field(default="", metadata={"internal": True})
 
     def to_dict(self) -> dict[str, Any]:

@@ -123,3 +123,79 @@ def test_charades_ground_truth_gets_r1_and_miou(tmp_path: Path, capsys: pytest.C
 def test_missing_file_is_a_usage_error(tmp_path: Path, gt: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["moments", "eval", "--preds", str(tmp_path / "nope.jsonl"), "--gt", str(gt)]) == 2
     assert "nope.jsonl not found" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- predict and train
+
+
+def _sets(values: list[str]) -> list[str]:
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def test_predict_prints_windows_and_saliency_and_writes_json(
+    mini_qvh: Path, fast_sets: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video, out = mini_qvh / "videos" / "vT.mp4", tmp_path / "pred.json"
+    argv = ["moments", "predict", "--video", str(video), "--query", "a shape", "--query", "a square moves"]
+    assert main([*argv, "--top-k", "3", "--json", str(out), *_sets(fast_sets)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("query: ") == 2 and "saliency: 6 clips of 2 s" in printed
+    rows = json.loads(out.read_text())
+    assert [r["query"] for r in rows] == ["a shape", "a square moves"]
+    for row in rows:
+        assert 1 <= len(row["pred_relevant_windows"]) <= 3 and len(row["saliency"]) == 6
+        assert all(0 <= s < e <= 12 for s, e, _ in row["pred_relevant_windows"])
+
+
+def test_predict_errors_are_one_line_with_status_2(
+    tmp_path: Path, fast_sets: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["moments", "predict", "--video", str(tmp_path / "nope.mp4"), "--query", "x"]) == 2
+    assert "no such video file" in capsys.readouterr().err
+    import numpy as np
+
+    from vtr.video import write_video
+
+    short = tmp_path / "short.mp4"
+    write_video(short, np.zeros((2, 32, 32, 3), dtype=np.uint8), 4)  # half a second: less than one clip
+    assert main(["moments", "predict", "--video", str(short), "--query", "x", *_sets(fast_sets)]) == 2
+    assert "shorter than one 2 s clip" in capsys.readouterr().err
+
+
+def test_train_writes_checkpoints_predictions_and_official_metrics_then_resumes(
+    qvh_sets: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["moments", "train", "--no-progress", *_sets(qvh_sets)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "MR-full-R1@0.5" in printed and "temporal" in printed and "span" in printed
+    runs = tmp_path / "data" / "runs" / "moments"
+    checkpoints = sorted(p.parent.name.split("-")[0] for p in runs.glob("*/model.pt"))
+    assert checkpoints == ["span", "temporal"]
+    first = {}
+    for name in ("zero_shot", "temporal", "span"):
+        metrics = json.loads((runs / "test" / f"{name}_metrics.json").read_text())
+        assert {"MR-full-R1@0.5", "MR-full-mAP", "HL-min-VeryGood-Hit1"} <= set(metrics["brief"])
+        assert "intervals" in metrics
+        preds = (runs / "test" / f"{name}_preds.jsonl").read_text().splitlines()
+        assert len(preds) == 2  # both test queries, validated by the writer
+        first[name] = metrics["brief"]
+    stamps = {p: p.stat().st_mtime_ns for p in runs.glob("*/model.pt")}
+    # A rerun reloads the finished models (checkpoints untouched) and scores them the same.
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in runs.glob("*/model.pt")} == stamps
+    for name, brief in first.items():
+        assert json.loads((runs / "test" / f"{name}_metrics.json").read_text())["brief"] == brief
+
+
+def test_train_on_missing_annotations_is_a_one_line_error(
+    tmp_path: Path, fast_sets: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sets = [
+        f"data_dir={tmp_path}",
+        "moments.dataset=qvhighlights",
+        f"moments.annotations={tmp_path}",
+        *fast_sets,
+    ]
+    assert main(["moments", "train", "--no-progress", *_sets(sets)]) == 2
+    assert "highlight_train_release.jsonl not found" in capsys.readouterr().err

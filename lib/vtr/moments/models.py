@@ -95,6 +95,13 @@ class TemporalAttentionMoments(nn.Module):
         self.head = nn.Sequential(
             nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1)
         )
+        # The relevance logit is a learned affine map of the zero-shot cosine plus the attention head's
+        # correction; the correction starts at zero, so training starts from the zero-shot ranking and
+        # a few dozen training queries refine it rather than having to rediscover it.
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+        self.cosine_scale = nn.Parameter(torch.tensor(10.0))
+        self.cosine_bias = nn.Parameter(torch.tensor(-2.0))
 
     def forward(self, batch: MomentBatch) -> dict[str, torch.Tensor]:
         n = batch.clips.shape[1]
@@ -110,7 +117,8 @@ class TemporalAttentionMoments(nn.Module):
         attended, _ = self.cross(
             self.cross_norm(h), q, q, key_padding_mask=~batch.token_mask, need_weights=False
         )
-        logits = self.head(h + attended).squeeze(-1)
+        prior = self.cosine_scale * cosine + self.cosine_bias
+        logits = prior + self.head(h + attended).squeeze(-1)
         return {"saliency": logits.masked_fill(~batch.clip_mask, -1e4)}
 
     def loss(self, batch: MomentBatch) -> torch.Tensor:

@@ -23,8 +23,8 @@ from vtr import search_cli
 from vtr.config import ConfigError, load_profile, parse_override
 from vtr.extract.cli import add_parser as _add_extract
 from vtr.moments import cli as moments_cli
-from vtr.report import command as reports_command
 from vtr.moments import demo as moments_demo
+from vtr.report import command as reports_command
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 

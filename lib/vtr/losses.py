@@ -15,8 +15,8 @@ features with gradients so each rank's captions compete against the whole global
 
     loss = contrastive_loss(text_emb, video_emb, "hnac", temperature=0.07)
 
-The temperature may be a float or a tensor, so it can be learned: :class:`LearnableTemperature`
-holds ``log(1 / T)`` like CLIP's ``logit_scale`` and clamps ``1 / T`` at 100.
+The temperature may be a float or a tensor (a learned one, e.g. ``1 / logit_scale.exp()`` as in CLIP).
+Losses are registered by name (:func:`register_loss`, :func:`list_losses`, :func:`create_loss`).
 
 Seed 003 names H-NAC ("hard-negative-aware contrastive loss: a similarity-based decay function
 down-weights hard false negatives") without a formula; the exact one vtr uses is in :func:`hnac`.
@@ -24,17 +24,15 @@ down-weights hard false negatives") without a formula; the exact one vtr uses is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-# CLIP clamps its logit scale at 100 (temperature 0.01) so the learnt temperature cannot collapse.
-MAX_LOGIT_SCALE = 100.0
+from vtr.registry import Registry
 
 
 def _check_square(sim: Tensor) -> None:
@@ -144,15 +142,57 @@ def hnac(
 
 
 LossFn = Callable[..., Tensor]
-LOSSES: dict[str, LossFn] = {"infonce": info_nce, "hnac": hnac}
+
+#: The losses by name: ``fn(sim, temperature, **options) -> Tensor``; each entry's ``options`` metadata
+#: names the keyword options the loss takes beyond the temperature.
+LOSSES: Registry[LossFn] = Registry("loss")
+LOSSES.add("infonce", info_nce, options=())
+LOSSES.add("hnac", hnac, options=("decay", "margin"))
 
 
-def get_loss(name: str) -> LossFn:
-    """``"infonce"`` or ``"hnac"`` (case and punctuation-insensitive: ``"InfoNCE"``, ``"H-NAC"``)."""
+def register_loss(
+    name: str, *, options: tuple[str, ...] = (), replace: bool = False
+) -> Callable[[LossFn], LossFn]:
+    """Register ``fn(sim, temperature, **options)`` as the loss ``name`` (a decorator); ``options``
+    names its keyword options (H-NAC: ``("decay", "margin")``)."""
+    return LOSSES.register(name, replace=replace, options=tuple(options))
+
+
+def list_losses() -> list[str]:
+    """The registered loss names (what ``finetune.losses`` may hold)."""
+    return LOSSES.names()
+
+
+def _canonical_name(name: str) -> str:
     key = name.lower().replace("-", "").replace("_", "")
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)}")
-    return LOSSES[key]
+    return key
+
+
+def get_loss(name: str) -> LossFn:
+    """The loss function ``name``: ``"infonce"`` or ``"hnac"`` (case and punctuation-insensitive:
+    ``"InfoNCE"``, ``"H-NAC"``)."""
+    return LOSSES.get(_canonical_name(name))
+
+
+def loss_options(name: str) -> tuple[str, ...]:
+    """The keyword options loss ``name`` takes beyond the temperature: ``()`` for InfoNCE,
+    ``("decay", "margin")`` for H-NAC."""
+    return LOSSES.entry(_canonical_name(name)).meta["options"]
+
+
+def create_loss(
+    name: str, temperature: float | Tensor = 0.07, **options: float
+) -> Callable[[Tensor], Tensor]:
+    """``sim -> loss`` for the loss ``name`` at a fixed temperature and options.
+
+    ``options`` the loss does not take are dropped, so callers can pass every option they hold:
+    ``create_loss(name, ft.temperature, decay=ft.hnac_decay, margin=ft.hnac_margin)``.
+    """
+    fn = get_loss(name)
+    taken = {key: value for key, value in options.items() if key in loss_options(name)}
+    return lambda sim: fn(sim, temperature, **taken)
 
 
 # ------------------------------------------------------------------------------- across processes
@@ -237,20 +277,3 @@ def contrastive_loss(
     else:
         value = _info_nce_rows(t2v, v2t, offset, temperature)
     return value * (text.shape[0] * world / all_text.shape[0]) if world > 1 else value
-
-
-class LearnableTemperature(nn.Module):
-    """A learnable temperature stored as ``log(1/T)`` (CLIP's ``logit_scale``); ``1/T`` is clamped at 100.
-
-    Calling it returns the temperature tensor to pass to :func:`info_nce` / :func:`hnac`. Its
-    parameter is a 0-d tensor, so :func:`vtr.train.param_groups` exempts it from weight decay.
-    """
-
-    def __init__(self, initial: float = 0.07) -> None:
-        super().__init__()
-        if initial <= 0:
-            raise ValueError(f"initial temperature must be positive, got {initial}")
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / initial)))
-
-    def forward(self) -> Tensor:
-        return 1.0 / self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)

@@ -523,7 +523,7 @@ def _check_keys(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Non
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"{source}: unknown key {prefix}{key!r}{hint}; valid keys in "
+                f"{source}: unknown key {prefix + str(key)!r}{hint}; valid keys in "
                 f"{prefix.rstrip('.') or 'the top level'}: {sorted(fields)}"
             )
         section = fields[key].type
@@ -533,6 +533,12 @@ def _check_keys(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Non
 
 
 _TYPE_NAMES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str"}
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("<=", "le"),
+    "less_than": ("<", "lt"),
+}
 
 
 def _describe(error: Any, source: str) -> str:
@@ -549,6 +555,9 @@ def _describe(error: Any, source: str) -> str:
         why = f"must be a mapping, got {value!r}"
     elif kind == "literal_error":
         why = f"must be one of {ctx.get('expected')}, got {value!r}"
+    elif kind in _BOUNDS:
+        symbol, name = _BOUNDS[kind]
+        why = f"must be {symbol} {ctx.get(name)}, got {value!r}"
     elif kind == "value_error":
         why = str(ctx.get("error", error["msg"]))
     else:  # ranges: "Input should be greater than or equal to 1"

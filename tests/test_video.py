@@ -479,8 +479,8 @@ def _check_frame_exact(
             path, n, strategy, size=None, seed=seed, decoder_threads=next(threads), stats=stats
         )
         want = np.stack([reference[i] for i in sample_indices(len(reference), n, strategy, seed)])
-        if strategy in video.AGGREGATORS:
-            want = video.AGGREGATORS[strategy](want, n)
+        if (aggregate := video.strategy_aggregate(strategy)) is not None:
+            want = aggregate(want, n)
         modes.add(stats.mode)
         if not np.array_equal(got, want):
             wrong.append((strategy, seed))

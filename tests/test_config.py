@@ -106,6 +106,16 @@ def test_a_mistyped_override_is_blamed_on_the_override_not_the_file() -> None:
         ({"finetune.scorers": ["fusoin"]}, ["'finetune.scorers[0]'", "'crossattn'", "did you mean 'fusion'"]),
         ({"msrvtt_recall.heads": ["meanp"]}, ["'msrvtt_recall.heads[0]'", "'seqtransf'"]),
         ({"msrvtt_recall.test_split": "test1k"}, ["'msrvtt_recall.test_split'", "'test_1k'"]),
+        # open_clip's hundreds of architectures: the closest names, not all of them
+        (
+            {"model.arch": "ViT-B-23", "model.pretrained": "openai"},
+            [
+                "'model.arch'",
+                "'ViT-B-23'",
+                "names of vtr.models.encoders.list_encoders()",
+                "closest: ['ViT-B-32'",
+            ],
+        ),
         # a fixed set of values, a pattern, ranges
         ({"finetune.fusion_text": "all"}, ["'finetune.fusion_text'", "'tokens' or 'pooled'", "'all'"]),
         ({"device": "gpu"}, ["'device'", "auto, cpu, mps, cuda or cuda:N", "'gpu'"]),
@@ -117,6 +127,7 @@ def test_a_mistyped_override_is_blamed_on_the_override_not_the_file() -> None:
         ({"hnerv.main_split": 6610}, ["'hnerv.main_split' must be str, got int 6610"]),  # unquoted 6_6_10
         ({"hnerv.splits": ["6-6-10"]}, ["'hnerv.splits[0]'", "a_b_c"]),
         # rules that tie two keys together
+        ({"model.arch": "ViT-B-32"}, ["'model.pretrained' is 'vtr-tiny'", "needs model.arch='vtr-tiny'"]),
         ({"hnerv.main_size": "huge"}, ["'hnerv.main_size' must be one of hnerv.widths", "'huge'"]),
         ({"internvid.min_duration": 20.0}, ["'internvid.min_duration' (20.0) must not exceed"]),
     ],
@@ -210,7 +221,10 @@ def test_full_lists_only_its_differences(capsys: pytest.CaptureFixture[str]) -> 
 def test_flatten_and_differences() -> None:
     a = load_profile("sample")
     b = load_profile("sample", {"world.n_clips": 60, "hnerv.widths": {"small": 4, "medium": 8}})
-    assert differences(a, b) == {"world.n_clips": (240, 60), "hnerv.widths": (a.hnerv.widths, {"small": 4, "medium": 8})}
+    assert differences(a, b) == {
+        "world.n_clips": (240, 60),
+        "hnerv.widths": (a.hnerv.widths, {"small": 4, "medium": 8}),
+    }
     assert differences(a, a) == {}
     flat = flatten(a)
     assert flat["video.strategy"] == "uniform" and "source_file" not in flat and "world" not in flat

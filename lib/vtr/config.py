@@ -57,6 +57,9 @@ OpenFraction = Annotated[float, Strict(), Field(gt=0, lt=1)]
 _SECTION = ConfigDict(extra="forbid")
 
 
+_LISTED = 20  # an error message lists up to this many allowed names
+
+
 def _registered(kind: str, module: str, attr: str) -> Callable[[str], str]:
     """A validator accepting the names registered in ``module.attr`` (a ``list_*`` function, a
     :class:`vtr.registry.Registry` or a dict), imported when a profile is validated, not before,
@@ -66,8 +69,13 @@ def _registered(kind: str, module: str, attr: str) -> Callable[[str], str]:
         source = getattr(importlib.import_module(module), attr)
         allowed = list(source() if callable(source) else source)
         if value not in allowed:
-            close = difflib.get_close_matches(value, allowed, n=1)
+            close = difflib.get_close_matches(value, allowed, n=3 if len(allowed) > _LISTED else 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if (
+                len(allowed) > _LISTED
+            ):  # open_clip's hundreds of architectures: the closest, and where to look
+                shown = f"{len(allowed)} names of {module}.{attr}(); closest: {close or 'none'}"
+                raise ValueError(f"must be one of the registered {kind} ({shown}), got {value!r}")
             raise ValueError(f"must be one of the registered {kind} {allowed}, got {value!r}{hint}")
         return value
 
@@ -84,6 +92,11 @@ Loss = Annotated[str, Strict(), AfterValidator(_registered("losses", "vtr.losses
 Scorer = Annotated[str, Strict(), AfterValidator(_registered("scorers", "vtr.models.crossmodal", "SCORERS"))]
 TemporalHead = Annotated[
     str, Strict(), AfterValidator(_registered("temporal heads", "vtr.models.temporal", "HEADS"))
+]
+Architecture = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_registered("encoder architectures", "vtr.models.encoders", "list_encoders")),
 ]
 MsrvttSplit = Annotated[
     str, Strict(), AfterValidator(_registered("MSR-VTT splits", "vtr.data.msrvtt", "SPLITS"))
@@ -206,9 +219,9 @@ class ModelConfig:
 
     __pydantic_config__ = _SECTION
 
-    # an open_clip architecture name, or vtr's registered ones (vtr.models.encoders.list_encoders():
-    # vtr-tiny, viclip-l14, viclip-b16); open_clip's names are checked when the encoder is created
-    arch: Str = "vtr-tiny"
+    # a name of vtr.models.encoders.list_encoders(): open_clip's architectures (with vtr's vtr-tiny)
+    # and vtr's registered ones (viclip-l14, viclip-b16)
+    arch: Architecture = "vtr-tiny"
     # an open_clip tag (e.g. "openai"), a local checkpoint path, "" for random weights, or "vtr-tiny"
     # for vtr's self-pretrained checkpoint (built on demand from the sample world, see ``tiny``).
     # ViCLIP takes a path to the official checkpoint (ViClip-InternVid-10M-FLT.pth) or "".
@@ -575,6 +588,12 @@ def _check_relations(cfg: Profile, source: str) -> None:
         )
     if h.main_split not in h.splits:
         problems.append(f"'hnerv.main_split' must be one of hnerv.splits {h.splits}, got {h.main_split!r}")
+    if cfg.model.pretrained == "vtr-tiny" and cfg.model.arch != "vtr-tiny":
+        problems.append(
+            f"'model.pretrained' is 'vtr-tiny' (vtr's self-pretrained checkpoint), which needs "
+            f"model.arch='vtr-tiny', got {cfg.model.arch!r}; set model.pretrained to an open_clip tag, "
+            "a checkpoint path or ''"
+        )
     if cfg.internvid.min_duration > cfg.internvid.max_duration:
         problems.append(
             f"'internvid.min_duration' ({cfg.internvid.min_duration}) must not exceed "

@@ -85,12 +85,14 @@ def _viclip_encoder(arch: str, pretrained: str, *, device: torch.device, batch_s
 
 
 def _register_builtin_encoders() -> None:
-    """ViCLIP's sizes, registered on first use (vtr.models.viclip imports this module)."""
+    """ViCLIP's sizes (``vtr.models.viclip.ARCHS``), registered on use: vtr.models.viclip imports this module."""
     from vtr.models.viclip import ARCHS
 
     for arch in ARCHS:
         if arch not in ENCODERS:
             ENCODERS.add(arch, _viclip_encoder, video=True)
+    for gone in [n for n in ENCODERS if ENCODERS.get(n) is _viclip_encoder and n not in ARCHS]:
+        ENCODERS.unregister(gone)  # a size a test or notebook added to ARCHS and removed again
 
 
 def video_architectures() -> list[str]:

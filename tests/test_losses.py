@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from vtr.losses import LOSSES, create_loss, get_loss, hnac, info_nce, list_losses, loss_options, register_loss
+from vtr.losses import (
+    LOSSES,
+    contrastive_loss,
+    create_loss,
+    get_loss,
+    hnac,
+    info_nce,
+    list_losses,
+    loss_options,
+    register_loss,
+)
 from vtr.metrics import info_nce_loss
 
 
@@ -140,3 +150,32 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss("triplet")
     assert get_loss("H-NAC") is hnac and get_loss("InfoNCE") is info_nce
+
+
+def test_contrastive_loss_dispatches_through_the_registry() -> None:
+    text = torch.nn.functional.normalize(
+        torch.randn(5, 4, generator=torch.Generator().manual_seed(0)), dim=-1
+    )
+    video = torch.nn.functional.normalize(
+        torch.randn(5, 4, generator=torch.Generator().manual_seed(1)), dim=-1
+    )
+    sim = text @ video.T
+    # by name or by function; an option the loss does not take is ignored, as create_loss does
+    assert torch.equal(contrastive_loss(text, video, info_nce, 0.1, decay=2.0), info_nce(sim, 0.1))
+    torch.testing.assert_close(
+        contrastive_loss(text, video, "hnac", 0.1, decay=2.0), hnac(sim, 0.1, decay=2.0)
+    )
+    with pytest.raises(ValueError, match="decay"):
+        contrastive_loss(text, video, "hnac", 0.1, decay=-1.0)
+
+    @register_loss("matrix-only")
+    def matrix_only(sim: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+        return info_nce(sim, temperature)
+
+    try:
+        with pytest.raises(ValueError, match="registered with rows"):
+            contrastive_loss(text, video, "matrix-only")
+        with pytest.raises(ValueError, match="not a registered loss"):
+            contrastive_loss(text, video, lambda sim, t: sim.sum())
+    finally:
+        LOSSES.unregister("matrix-only")

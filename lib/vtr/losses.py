@@ -32,7 +32,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from vtr.registry import Registry
+from vtr.registry import Entry, Registry
 
 
 def _check_square(sim: Tensor) -> None:
@@ -75,8 +75,15 @@ def _info_nce_rows(t2v: Tensor, v2t: Tensor, offset: int, temperature: float | T
 
 
 def _hnac_rows(
-    t2v: Tensor, v2t: Tensor, offset: int, temperature: float | Tensor, decay: float, margin: float
+    t2v: Tensor,
+    v2t: Tensor,
+    offset: int,
+    temperature: float | Tensor,
+    decay: float = 5.0,
+    margin: float = 0.1,
 ) -> Tensor:
+    if decay < 0:
+        raise ValueError(f"decay must be >= 0, got {decay}")
     inverse = _inverse_temperature(temperature, t2v)
     return _cross_entropies(
         t2v * inverse + _decay_log_weights(t2v, decay, margin, offset),
@@ -136,9 +143,7 @@ def hnac(
     Computed stably as a cross-entropy over the logits ``s_ij/T + log w_ij``.
     """
     _check_square(sim)
-    if decay < 0:
-        raise ValueError(f"decay must be >= 0, got {decay}")
-    return _hnac_rows(sim, sim.T, 0, temperature, decay, margin)
+    return _hnac_rows(sim, sim.T, 0, temperature, decay, margin)  # checks decay >= 0
 
 
 LossFn = Callable[..., Tensor]
@@ -146,16 +151,28 @@ LossFn = Callable[..., Tensor]
 #: The losses by name: ``fn(sim, temperature, **options) -> Tensor``; each entry's ``options`` metadata
 #: names the keyword options the loss takes beyond the temperature.
 LOSSES: Registry[LossFn] = Registry("loss")
-LOSSES.add("infonce", info_nce, options=())
-LOSSES.add("hnac", hnac, options=("decay", "margin"))
+LOSSES.add("infonce", info_nce, options=(), rows=_info_nce_rows)
+LOSSES.add("hnac", hnac, options=("decay", "margin"), rows=_hnac_rows)
 
 
 def register_loss(
-    name: str, *, options: tuple[str, ...] = (), replace: bool = False
+    name: str,
+    *,
+    options: tuple[str, ...] = (),
+    rows: Callable[..., Tensor] | None = None,
+    replace: bool = False,
 ) -> Callable[[LossFn], LossFn]:
-    """Register ``fn(sim, temperature, **options)`` as the loss ``name`` (a decorator); ``options``
-    names its keyword options (H-NAC: ``("decay", "margin")``)."""
-    return LOSSES.register(name, replace=replace, options=tuple(options))
+    """Register ``fn(sim, temperature, **options)`` as the loss ``name`` (a decorator).
+
+    Args:
+        name: the name profiles use (``finetune.losses``).
+        options: its keyword options beyond the temperature (H-NAC: ``("decay", "margin")``).
+        rows: ``rows(t2v, v2t, offset, temperature, **options)``, the loss of rows of queries whose
+            positive is column ``offset + i``; only :func:`contrastive_loss` (which needs it across
+            processes) requires it.
+        replace: allow re-registering a taken name.
+    """
+    return LOSSES.register(name, replace=replace, options=tuple(options), rows=rows)
 
 
 def list_losses() -> list[str]:
@@ -164,10 +181,21 @@ def list_losses() -> list[str]:
 
 
 def _canonical_name(name: str) -> str:
+    if name in LOSSES:
+        return name
     key = name.lower().replace("-", "").replace("_", "")
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)}")
     return key
+
+
+def _entry_of(loss: str | LossFn) -> Entry[LossFn]:
+    if isinstance(loss, str):
+        return LOSSES.entry(_canonical_name(loss))
+    for name in LOSSES:
+        if LOSSES.get(name) is loss:
+            return LOSSES.entry(name)
+    raise ValueError(f"{getattr(loss, '__name__', loss)!r} is not a registered loss; known: {sorted(LOSSES)}")
 
 
 def get_loss(name: str) -> LossFn:
@@ -253,11 +281,13 @@ def contrastive_loss(
     videos against every caption (open_clip's ``gather_with_grad=True, local_loss=True``); the result
     is scaled by ``B_rank * world / B_total`` so that the mean over ranks (what DDP's gradient
     averaging optimises) is exactly the loss of the concatenated batch, and its gradient that batch's
-    gradient. ``kwargs`` go to H-NAC (``decay``, ``margin``).
+    gradient. ``kwargs`` are the loss's options (H-NAC: ``decay``, ``margin``); others are ignored.
     """
-    fn = get_loss(loss) if isinstance(loss, str) else loss
-    if fn not in (info_nce, hnac):
-        raise ValueError(f"contrastive_loss computes info_nce or hnac, not {getattr(fn, '__name__', fn)!r}")
+    entry = _entry_of(loss)
+    rows = entry.meta.get("rows")
+    if rows is None:
+        raise ValueError(f"contrastive_loss needs a loss registered with rows=...; {entry.name!r} has none")
+    options = {key: value for key, value in kwargs.items() if key in entry.meta["options"]}
     if text.ndim != 2 or text.shape != video.shape or text.shape[0] == 0:
         raise ValueError(
             f"text and video must be non-empty (B, D) with equal shapes, got {tuple(text.shape)} "
@@ -269,11 +299,5 @@ def contrastive_loss(
     t2v = text @ all_video.T
     # one process: the transpose, so the result is bit for bit loss(text @ video.T)
     v2t = video @ all_text.T if world > 1 else t2v.T
-    if fn is hnac:
-        decay = kwargs.get("decay", 5.0)
-        if decay < 0:
-            raise ValueError(f"decay must be >= 0, got {decay}")
-        value = _hnac_rows(t2v, v2t, offset, temperature, decay, kwargs.get("margin", 0.1))
-    else:
-        value = _info_nce_rows(t2v, v2t, offset, temperature)
+    value = rows(t2v, v2t, offset, temperature, **options)
     return value * (text.shape[0] * world / all_text.shape[0]) if world > 1 else value

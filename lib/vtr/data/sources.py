@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from vtr.config import ConfigError, Profile
@@ -25,6 +25,9 @@ from vtr.data.manifest import ClipRecord, read_manifest
 from vtr.paths import resolve
 from vtr.progress import show_progress
 from vtr.registry import Registry
+
+if TYPE_CHECKING:  # pandas is imported when a table is built: validating a profile lists the sources
+    import pandas as pd
 
 MSRVTT_SPLITS = {"train": "train_9k", "val": "val", "test": "test_1k"}
 
@@ -133,6 +136,8 @@ def _required_dir(value: str, key: str) -> Path:
 
 def clip_table(clips: ClipSet, *, probe_videos: bool = True) -> pd.DataFrame:
     """One row per clip: split, category, caption count and mean length in words, duration (seconds)."""
+    import pandas as pd
+
     from vtr.video import VideoDecodeError, probe
 
     rows = []

@@ -245,7 +245,7 @@ class TinyConfig:
     weight_decay: NonNegativeFloat = 0.1
     warmup_steps: Count = 30
     patience: Count = 3  # epochs without held-out improvement before stopping
-    target_accuracy: Fraction = 0.99  # held-out appearance accuracy at which training stops early
+    target_accuracy: NonNegativeFloat = 0.99  # held-out accuracy that stops training early (> 1: never)
     augment: Bool = True  # small random translations of the stills
 
 

@@ -9,6 +9,7 @@ that is interrupted in its second epoch (so the test can resume it in one proces
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from torch import nn
 
 import vtr.train as T
 from vtr.config import TrainConfig
-from vtr.losses import LearnableTemperature, contrastive_loss
+from vtr.losses import contrastive_loss
 
 CFG = TrainConfig(
     epochs=2, batch_size=4, lr_head=1e-2, warmup_fraction=0.0, grad_clip=0.0, patience=0, tensorboard=False
@@ -29,7 +30,8 @@ class TwoTowers(nn.Module):
         super().__init__()
         self.text = nn.Linear(8, 6, dtype=torch.float64)
         self.video = nn.Linear(10, 6, dtype=torch.float64)
-        self.temperature = LearnableTemperature(0.1).double()
+        # a learnt temperature, CLIP's log(1 / T): its gradient must sync across ranks too
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.1), dtype=torch.float64))
 
     def embed(self, text: torch.Tensor, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return (
@@ -53,7 +55,7 @@ def make_data(n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
 def loss_of(name: str):
     def batch_loss(model: TwoTowers, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         text, video = model.embed(*batch)
-        return contrastive_loss(text, video, name, model.temperature(), decay=5.0, margin=0.1)
+        return contrastive_loss(text, video, name, 1.0 / model.logit_scale.exp(), decay=5.0, margin=0.1)
 
     return batch_loss
 

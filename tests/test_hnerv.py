@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -405,7 +406,10 @@ def test_prepare_video_names_a_missing_video(tmp_path: Path) -> None:
 
 
 def test_study_plan_rejects_unknown_main_size() -> None:
-    cfg = load_profile("sample", {"hnerv.main_size": "huge"})
+    with pytest.raises(ValueError, match="main_size"):  # load_profile refuses it (ConfigError) ...
+        load_profile("sample", {"hnerv.main_size": "huge"})
+    unchecked = dataclasses.replace(load_profile("sample").hnerv, main_size="huge")
+    # ... and so does the plan of a section built in Python
     with pytest.raises(ValueError, match="main_size"):
-        hnerv.study_plan(cfg.hnerv)
+        hnerv.study_plan(unchecked)
     assert RunSpec("coords", "small", "6_6_10").name == "coords-small-6_6_10"

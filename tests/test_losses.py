@@ -9,12 +9,17 @@ import pytest
 import torch
 
 from vtr.losses import (
-    LearnableTemperature,
+    LOSSES,
+    contrastive_loss,
+    create_loss,
     get_loss,
     hard_negative_info_nce,
     hard_negative_mask,
     hnac,
     info_nce,
+    list_losses,
+    loss_options,
+    register_loss,
 )
 from vtr.metrics import info_nce_loss
 
@@ -105,14 +110,36 @@ def test_hnac_gradcheck() -> None:
     assert torch.autograd.gradcheck(lambda s: info_nce(s, 0.1), (sim,))
 
 
-def test_learnable_temperature_gets_gradient_and_is_clamped() -> None:
-    temp = LearnableTemperature(0.07)
-    assert float(temp().detach()) == pytest.approx(0.07, rel=1e-6)
-    hnac(_random_sim(4).float(), temp()).backward()
-    assert temp.logit_scale.grad is not None and torch.isfinite(temp.logit_scale.grad)
-    with torch.no_grad():
-        temp.logit_scale.fill_(10.0)
-    assert float(temp().detach()) == pytest.approx(0.01)
+def test_a_tensor_temperature_gets_gradient() -> None:
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's learnt temperature
+    hnac(_random_sim(4).float(), 1.0 / logit_scale.exp()).backward()
+    assert logit_scale.grad is not None and torch.isfinite(logit_scale.grad) and logit_scale.grad != 0
+
+
+def test_losses_are_registered_with_their_options() -> None:
+    assert list_losses() == ["infonce", "hnac"]
+    assert loss_options("infonce") == () and loss_options("H-NAC") == ("decay", "margin")
+    sim = _random_sim(5).float()
+    # create_loss drops the options a loss does not take, so callers pass everything they hold
+    assert torch.equal(create_loss("infonce", 0.1, decay=2.0, margin=0.3)(sim), info_nce(sim, 0.1))
+    assert torch.equal(
+        create_loss("hnac", 0.1, decay=2.0, margin=0.3)(sim), hnac(sim, 0.1, decay=2.0, margin=0.3)
+    )
+
+
+def test_a_registered_loss_is_one_function() -> None:
+    @register_loss("plain", options=("scale",))
+    def plain(sim: torch.Tensor, temperature: float = 0.07, scale: float = 1.0) -> torch.Tensor:
+        return scale * info_nce(sim, temperature)
+
+    try:
+        sim = _random_sim(4).float()
+        assert "plain" in list_losses()
+        assert torch.equal(create_loss("plain", 0.1, scale=2.0)(sim), 2.0 * info_nce(sim, 0.1))
+        with pytest.raises(ValueError, match="already registered"):
+            register_loss("plain")(plain)
+    finally:
+        LOSSES.unregister("plain")
 
 
 def test_bad_inputs_raise() -> None:
@@ -157,3 +184,32 @@ def test_hard_negative_loss_limits() -> None:
     assert float(fewer) < float(full)  # fewer negatives in every softmax: a smaller loss
     mask = hard_negative_mask(sim, 2)
     assert (mask.sum(dim=1) >= 3).all() and mask.diagonal().all()
+
+
+def test_contrastive_loss_dispatches_through_the_registry() -> None:
+    text = torch.nn.functional.normalize(
+        torch.randn(5, 4, generator=torch.Generator().manual_seed(0)), dim=-1
+    )
+    video = torch.nn.functional.normalize(
+        torch.randn(5, 4, generator=torch.Generator().manual_seed(1)), dim=-1
+    )
+    sim = text @ video.T
+    # by name or by function; an option the loss does not take is ignored, as create_loss does
+    assert torch.equal(contrastive_loss(text, video, info_nce, 0.1, decay=2.0), info_nce(sim, 0.1))
+    torch.testing.assert_close(
+        contrastive_loss(text, video, "hnac", 0.1, decay=2.0), hnac(sim, 0.1, decay=2.0)
+    )
+    with pytest.raises(ValueError, match="decay"):
+        contrastive_loss(text, video, "hnac", 0.1, decay=-1.0)
+
+    @register_loss("matrix-only")
+    def matrix_only(sim: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+        return info_nce(sim, temperature)
+
+    try:
+        with pytest.raises(ValueError, match="registered with rows"):
+            contrastive_loss(text, video, "matrix-only")
+        with pytest.raises(ValueError, match="not a registered loss"):
+            contrastive_loss(text, video, lambda sim, t: sim.sum())
+    finally:
+        LOSSES.unregister("matrix-only")

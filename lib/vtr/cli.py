@@ -3,6 +3,7 @@
     vtr download internvid --profile full --count 200 --workers 8
     vtr download internvid --metadata internvid_rows.jsonl --out data/internvid --retry-failed
     vtr train --profile full --nproc 4      # notebooks 02-03's grids on 4 GPUs (torchrun, DDP)
+    vtr config diff full                    # what the full profile changes relative to sample
 
 Each command registers itself in :data:`COMMANDS` (a function that adds its sub-parser and sets
 ``handler``); a handler takes the parsed arguments and returns the exit status. Options default
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vtr import search_cli
+from vtr import config_command, search_cli
 from vtr.config import ConfigError, load_profile, parse_override
 from vtr.extract.cli import add_parser as _add_extract
 from vtr.moments import cli as moments_cli
@@ -206,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_download,
     _add_train,
+    config_command.add_parser,
     reports_command.add_parser,
     _add_extract,
     search_cli.add_parser,

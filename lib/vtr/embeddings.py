@@ -32,7 +32,6 @@ atomically; the ``.npy`` files are the source of truth, the index records errors
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,8 +48,8 @@ from tqdm.auto import tqdm
 from vtr import video
 from vtr.atomic import atomic_path
 from vtr.data.manifest import ClipRecord
+from vtr.keys import cache_root, run_key
 from vtr.models.encoders import Encoder, pool_frames
-from vtr.paths import resolve
 from vtr.progress import show_progress
 
 if TYPE_CHECKING:
@@ -81,12 +80,14 @@ _INDEX_COLUMNS = [
 
 
 def default_cache_dir(cfg: Profile) -> Path | None:
-    """``<data_dir>/cache/embeddings``, or None when the profile turns caching off (``video.cache``)."""
-    return resolve(cfg.data_dir) / "cache" / "embeddings" if cfg.video.cache else None
+    """``<data_dir>/cache/embeddings`` (:func:`vtr.keys.cache_root`), or None when the profile turns
+    caching off (``video.cache``)."""
+    return cache_root(cfg.data_dir, "embeddings") if cfg.video.cache else None
 
 
 def _digest(obj: Any, size: int = 16) -> str:
-    return hashlib.blake2b(json.dumps(obj, sort_keys=True).encode(), digest_size=size).hexdigest()
+    """The cache key of ``obj``: :func:`vtr.keys.run_key`, so every cached thing is named one way."""
+    return run_key(obj, size=size)
 
 
 def model_key(encoder: Encoder) -> str:

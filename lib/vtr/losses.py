@@ -15,8 +15,8 @@ features with gradients so each rank's captions compete against the whole global
 
     loss = contrastive_loss(text_emb, video_emb, "hnac", temperature=0.07)
 
-The temperature may be a float or a tensor, so it can be learned: :class:`LearnableTemperature`
-holds ``log(1 / T)`` like CLIP's ``logit_scale`` and clamps ``1 / T`` at 100.
+The temperature may be a float or a tensor (a learned one, e.g. ``1 / logit_scale.exp()`` as in CLIP).
+Losses are registered by name (:func:`register_loss`, :func:`list_losses`, :func:`create_loss`).
 
 Seed 003 names H-NAC ("hard-negative-aware contrastive loss: a similarity-based decay function
 down-weights hard false negatives") without a formula; the exact one vtr uses is in :func:`hnac`.
@@ -31,10 +31,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-# CLIP clamps its logit scale at 100 (temperature 0.01) so the learnt temperature cannot collapse.
-MAX_LOGIT_SCALE = 100.0
+from vtr.registry import Entry, Registry
+
 # Hard-negative masking: a similarity this low drops out of a softmax over cosine similarities / T.
 _MASKED_SIMILARITY = -1e4
 
@@ -79,8 +79,15 @@ def _info_nce_rows(t2v: Tensor, v2t: Tensor, offset: int, temperature: float | T
 
 
 def _hnac_rows(
-    t2v: Tensor, v2t: Tensor, offset: int, temperature: float | Tensor, decay: float, margin: float
+    t2v: Tensor,
+    v2t: Tensor,
+    offset: int,
+    temperature: float | Tensor,
+    decay: float = 5.0,
+    margin: float = 0.1,
 ) -> Tensor:
+    if decay < 0:
+        raise ValueError(f"decay must be >= 0, got {decay}")
     inverse = _inverse_temperature(temperature, t2v)
     return _cross_entropies(
         t2v * inverse + _decay_log_weights(t2v, decay, margin, offset),
@@ -167,21 +174,84 @@ def hnac(
     Computed stably as a cross-entropy over the logits ``s_ij/T + log w_ij``.
     """
     _check_square(sim)
-    if decay < 0:
-        raise ValueError(f"decay must be >= 0, got {decay}")
-    return _hnac_rows(sim, sim.T, 0, temperature, decay, margin)
+    return _hnac_rows(sim, sim.T, 0, temperature, decay, margin)  # checks decay >= 0
 
 
 LossFn = Callable[..., Tensor]
-LOSSES: dict[str, LossFn] = {"infonce": info_nce, "hnac": hnac}
+
+#: The losses by name: ``fn(sim, temperature, **options) -> Tensor``; each entry's ``options`` metadata
+#: names the keyword options the loss takes beyond the temperature.
+LOSSES: Registry[LossFn] = Registry("loss")
+LOSSES.add("infonce", info_nce, options=(), rows=_info_nce_rows)
+LOSSES.add("hnac", hnac, options=("decay", "margin"), rows=_hnac_rows)
 
 
-def get_loss(name: str) -> LossFn:
-    """``"infonce"`` or ``"hnac"`` (case and punctuation-insensitive: ``"InfoNCE"``, ``"H-NAC"``)."""
+def register_loss(
+    name: str,
+    *,
+    options: tuple[str, ...] = (),
+    rows: Callable[..., Tensor] | None = None,
+    replace: bool = False,
+) -> Callable[[LossFn], LossFn]:
+    """Register ``fn(sim, temperature, **options)`` as the loss ``name`` (a decorator).
+
+    Args:
+        name: the name profiles use (``finetune.losses``).
+        options: its keyword options beyond the temperature (H-NAC: ``("decay", "margin")``).
+        rows: ``rows(t2v, v2t, offset, temperature, **options)``, the loss of rows of queries whose
+            positive is column ``offset + i``; only :func:`contrastive_loss` (which needs it across
+            processes) requires it.
+        replace: allow re-registering a taken name.
+    """
+    return LOSSES.register(name, replace=replace, options=tuple(options), rows=rows)
+
+
+def list_losses() -> list[str]:
+    """The registered loss names (what ``finetune.losses`` may hold)."""
+    return LOSSES.names()
+
+
+def _canonical_name(name: str) -> str:
+    if name in LOSSES:
+        return name
     key = name.lower().replace("-", "").replace("_", "")
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)}")
-    return LOSSES[key]
+    return key
+
+
+def _entry_of(loss: str | LossFn) -> Entry[LossFn]:
+    if isinstance(loss, str):
+        return LOSSES.entry(_canonical_name(loss))
+    for name in LOSSES:
+        if LOSSES.get(name) is loss:
+            return LOSSES.entry(name)
+    raise ValueError(f"{getattr(loss, '__name__', loss)!r} is not a registered loss; known: {sorted(LOSSES)}")
+
+
+def get_loss(name: str) -> LossFn:
+    """The loss function ``name``: ``"infonce"`` or ``"hnac"`` (case and punctuation-insensitive:
+    ``"InfoNCE"``, ``"H-NAC"``)."""
+    return LOSSES.get(_canonical_name(name))
+
+
+def loss_options(name: str) -> tuple[str, ...]:
+    """The keyword options loss ``name`` takes beyond the temperature: ``()`` for InfoNCE,
+    ``("decay", "margin")`` for H-NAC."""
+    return LOSSES.entry(_canonical_name(name)).meta["options"]
+
+
+def create_loss(
+    name: str, temperature: float | Tensor = 0.07, **options: float
+) -> Callable[[Tensor], Tensor]:
+    """``sim -> loss`` for the loss ``name`` at a fixed temperature and options.
+
+    ``options`` the loss does not take are dropped, so callers can pass every option they hold:
+    ``create_loss(name, ft.temperature, decay=ft.hnac_decay, margin=ft.hnac_margin)``.
+    """
+    fn = get_loss(name)
+    taken = {key: value for key, value in options.items() if key in loss_options(name)}
+    return lambda sim: fn(sim, temperature, **taken)
 
 
 # ------------------------------------------------------------------------------- across processes
@@ -242,11 +312,13 @@ def contrastive_loss(
     videos against every caption (open_clip's ``gather_with_grad=True, local_loss=True``); the result
     is scaled by ``B_rank * world / B_total`` so that the mean over ranks (what DDP's gradient
     averaging optimises) is exactly the loss of the concatenated batch, and its gradient that batch's
-    gradient. ``kwargs`` go to H-NAC (``decay``, ``margin``).
+    gradient. ``kwargs`` are the loss's options (H-NAC: ``decay``, ``margin``); others are ignored.
     """
-    fn = get_loss(loss) if isinstance(loss, str) else loss
-    if fn not in (info_nce, hnac):
-        raise ValueError(f"contrastive_loss computes info_nce or hnac, not {getattr(fn, '__name__', fn)!r}")
+    entry = _entry_of(loss)
+    rows = entry.meta.get("rows")
+    if rows is None:
+        raise ValueError(f"contrastive_loss needs a loss registered with rows=...; {entry.name!r} has none")
+    options = {key: value for key, value in kwargs.items() if key in entry.meta["options"]}
     if text.ndim != 2 or text.shape != video.shape or text.shape[0] == 0:
         raise ValueError(
             f"text and video must be non-empty (B, D) with equal shapes, got {tuple(text.shape)} "
@@ -258,28 +330,5 @@ def contrastive_loss(
     t2v = text @ all_video.T
     # one process: the transpose, so the result is bit for bit loss(text @ video.T)
     v2t = video @ all_text.T if world > 1 else t2v.T
-    if fn is hnac:
-        decay = kwargs.get("decay", 5.0)
-        if decay < 0:
-            raise ValueError(f"decay must be >= 0, got {decay}")
-        value = _hnac_rows(t2v, v2t, offset, temperature, decay, kwargs.get("margin", 0.1))
-    else:
-        value = _info_nce_rows(t2v, v2t, offset, temperature)
+    value = rows(t2v, v2t, offset, temperature, **options)
     return value * (text.shape[0] * world / all_text.shape[0]) if world > 1 else value
-
-
-class LearnableTemperature(nn.Module):
-    """A learnable temperature stored as ``log(1/T)`` (CLIP's ``logit_scale``); ``1/T`` is clamped at 100.
-
-    Calling it returns the temperature tensor to pass to :func:`info_nce` / :func:`hnac`. Its
-    parameter is a 0-d tensor, so :func:`vtr.train.param_groups` exempts it from weight decay.
-    """
-
-    def __init__(self, initial: float = 0.07) -> None:
-        super().__init__()
-        if initial <= 0:
-            raise ValueError(f"initial temperature must be positive, got {initial}")
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / initial)))
-
-    def forward(self) -> Tensor:
-        return 1.0 / self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)

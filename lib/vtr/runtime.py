@@ -37,13 +37,6 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def worker_init_fn(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: derive each worker's numpy/random seed from torch's per-worker seed."""
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
-
-
 def torch_generator(seed: int) -> torch.Generator:
     """A generator for DataLoader shuffling, so the order depends on the profile's seed only."""
     gen = torch.Generator()

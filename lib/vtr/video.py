@@ -71,6 +71,7 @@ from vtr.h264 import Picture, ReferenceTracker, dependency_closure
 from vtr.keys import cache_root
 from vtr.paths import project_root
 from vtr.progress import show_progress
+from vtr.registry import Registry
 
 PathLike = str | os.PathLike[str]
 IndexFn = Callable[[int, int, np.random.Generator], np.ndarray]
@@ -157,27 +158,31 @@ class VideoInfo:
 # Strategies: which frame indices to take
 # --------------------------------------------------------------------------------------------
 
-STRATEGIES: dict[str, IndexFn] = {}
-# Strategies whose frames are reduced to n frames after decoding (``mean``) rather than returned.
-AGGREGATORS: dict[str, AggregateFn] = {}
+#: The sampling strategies by name (a :class:`vtr.registry.Registry`: ``list(STRATEGIES)``, ``name in
+#: STRATEGIES``); each entry's ``aggregate`` metadata, when set, reduces the decoded frames to ``n``.
+STRATEGIES: Registry[IndexFn] = Registry("sampling strategy")
 
 
-def register_strategy(name: str, *, aggregate: AggregateFn | None = None) -> Callable[[IndexFn], IndexFn]:
-    """Register ``fn(frame_count, n, rng) -> sorted int indices`` under ``name``.
+def register_strategy(
+    name: str, *, aggregate: AggregateFn | None = None, replace: bool = False
+) -> Callable[[IndexFn], IndexFn]:
+    """Register ``fn(frame_count, n, rng) -> sorted int indices`` under ``name`` (a decorator).
 
     ``aggregate(frames, n) -> (n, H, W, 3)``, when given, turns the decoded frames into the result
-    (the ``mean`` strategy); otherwise the function must return exactly ``n`` indices.
+    (the ``mean`` strategy); otherwise the function must return exactly ``n`` indices. A taken
+    name is an error unless ``replace=True``.
     """
+    return STRATEGIES.register(name, replace=replace, aggregate=aggregate)
 
-    def decorator(fn: IndexFn) -> IndexFn:
-        STRATEGIES[name] = fn
-        if aggregate is not None:
-            AGGREGATORS[name] = aggregate
-        else:
-            AGGREGATORS.pop(name, None)
-        return fn
 
-    return decorator
+def list_strategies() -> list[str]:
+    """The registered strategy names, in registration order (what ``video.strategy`` may be)."""
+    return STRATEGIES.names()
+
+
+def strategy_aggregate(strategy: str) -> AggregateFn | None:
+    """The function that reduces ``strategy``'s decoded frames to ``n`` frames, or None."""
+    return STRATEGIES.entry(strategy).meta.get("aggregate")
 
 
 def sample_indices(frame_count: int, n: int, strategy: str = "uniform", seed: int = 0) -> np.ndarray:
@@ -190,10 +195,9 @@ def sample_indices(frame_count: int, n: int, strategy: str = "uniform", seed: in
         raise ValueError(f"frame_count must be >= 1, got {frame_count}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    try:
-        fn = STRATEGIES[strategy]
-    except KeyError:
-        raise ValueError(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}") from None
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}")
+    fn = STRATEGIES.get(strategy)
     indices = np.asarray(fn(frame_count, n, np.random.default_rng(seed)), dtype=np.int64)
     if indices.size and (indices.min() < 0 or indices.max() >= frame_count):
         raise AssertionError(f"strategy {strategy!r} returned indices outside [0, {frame_count})")
@@ -716,9 +720,8 @@ def _decode_sample(
     stats.mode = reader.mode
     rgb = dict(zip(wanted.tolist(), decoded, strict=True))
     frames = np.stack([rgb[i] for i in indices.tolist()])
-    if strategy in AGGREGATORS:
-        frames = AGGREGATORS[strategy](frames, n)
-    return frames
+    aggregate = strategy_aggregate(strategy)
+    return aggregate(frames, n) if aggregate is not None else frames
 
 
 # --------------------------------------------------------------------------------------------

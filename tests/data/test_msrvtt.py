@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vtr.data.manifest import DataWarning, ManifestError, read_manifest
+
+from vtr.data.manifest import DataWarning, ManifestError
 from vtr.data.msrvtt import (
     SPLITS,
     category_names,
@@ -215,7 +216,7 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def test_prepare_from_zip_writes_manifests_and_reports_missing(tmp_path: Path, tiny_mp4: bytes) -> None:
+def test_prepare_from_zip_extracts_and_reports_missing(tmp_path: Path, tiny_mp4: bytes) -> None:
     ann = write_tiny_release(tmp_path / "ann")
     # video4 is absent; a README and an mp4 with another name must be ignored.
     members = {f"MSRVTT/videos/all/video{i}.mp4": tiny_mp4 for i in range(4)}
@@ -228,15 +229,16 @@ def test_prepare_from_zip_writes_manifests_and_reports_missing(tmp_path: Path, t
     }
     assert sorted(p.name for p in (out / "videos").iterdir()) == [f"video{i}.mp4" for i in range(4)]
     assert (out / "videos" / "video3.mp4").read_bytes() == tiny_mp4
-    test_1k = read_manifest(out / "test_1k.jsonl")
-    assert [r.id for r in test_1k] == ["video3"] and test_1k[0].video == "videos/video3.mp4"
-    assert test_1k[0].video_path(out).is_file()
+    # the msrvtt source reads the extracted folder (data.root) with the annotations: video3 is test_1k's
+    test_1k = load_msrvtt(ann, "test_1k", videos_dir=out / "videos")
+    assert {r.id: Path(r.video).is_file() for r in test_1k} == {"video3": True, "video4": False}
     report = json.loads((out / "prepare_report.json").read_text())
     assert report["splits"]["test_1k"]["protocol"].startswith("1k-A")
-    assert (report["splits"]["test_1k"]["annotated"], report["splits"]["test_1k"]["written"]) == (2, 1)
+    assert (report["splits"]["test_1k"]["annotated"], report["splits"]["test_1k"]["found"]) == (2, 1)
     assert report["splits"]["test_1k"]["missing_videos"] == ["video4"]
     assert report["splits"]["train_9k"]["missing_videos"] == [] and report["problems"] == []
-    assert {f"{s}.jsonl" for s in SPLITS} <= {p.name for p in out.iterdir()}
+    assert set(report["splits"]) == set(SPLITS)
+    assert not any(p.suffix == ".jsonl" for p in out.iterdir())  # no manifests that nothing reads
 
 
 def test_prepare_resumes_without_rewriting(tmp_path: Path, tiny_mp4: bytes) -> None:
@@ -264,17 +266,12 @@ def test_prepare_from_tar_gz_and_folder(tmp_path: Path, tiny_mp4: bytes) -> None
         tf.add(src, arcname="MSRVTT")
     with pytest.warns(DataWarning, match="video1"):
         from_tar = prepare_msrvtt(tmp_path / "v.tar.gz", ann, tmp_path / "t", splits=["train_9k"])
-    assert [r.video for r in read_manifest(from_tar / "train_9k.jsonl")] == [
-        "videos/video0.mp4",
-        "videos/video2.mp4",
-    ]
+    assert sorted(p.name for p in (from_tar / "videos").iterdir()) == ["video0.mp4", "video2.mp4"]
+    assert json.loads((from_tar / "prepare_report.json").read_text())["splits"]["train_9k"]["found"] == 2
     with pytest.warns(DataWarning, match="video1"):
         from_dir = prepare_msrvtt(tmp_path / "src", ann, tmp_path / "d", splits=["train_9k"])
-    records = read_manifest(from_dir / "train_9k.jsonl")
-    assert [Path(r.video) for r in records] == [
-        (src / "video0.mp4").resolve(),
-        (src / "video2.mp4").resolve(),
-    ]
+    report = json.loads((from_dir / "prepare_report.json").read_text())["splits"]["train_9k"]
+    assert report["found"] == 2 and report["missing_videos"] == ["video1"]
     assert not (from_dir / "videos").exists()  # a folder source is used in place
 
 
@@ -301,7 +298,7 @@ def test_prepare_reports_damaged_archives(tmp_path: Path, tiny_mp4: bytes) -> No
     with pytest.warns(DataWarning):
         out = prepare_msrvtt(truncated, ann, tmp_path / "out2", splits=["train_9k"])
     report = json.loads((out / "prepare_report.json").read_text())
-    assert report["problems"] and report["splits"]["train_9k"]["written"] >= 1
+    assert report["problems"] and report["splits"]["train_9k"]["found"] >= 1
     assert "video2" in report["splits"]["train_9k"]["missing_videos"]
 
 

@@ -46,8 +46,14 @@ def test_internvid_source_reads_the_download_manifest(
 
 
 def test_unknown_source_and_missing_folders_are_clear_errors(tmp_path: Path) -> None:
+    # a wrong name fails when the profile is loaded, before anything runs ...
+    with pytest.raises(ConfigError, match=r"'data.source' must be one of .*'msrvtt'.*got 'nope'"):
+        load_profile("sample", {"data.source": "nope"})
+    # ... and a profile built in Python without validation fails at the loader
+    unchecked = load_profile("sample")
+    unchecked.data.source = "nope"
     with pytest.raises(ConfigError, match="data.source is 'nope'"):
-        load_clips(load_profile("sample", {"data.source": "nope"}), "test")
+        load_clips(unchecked, "test")
     with pytest.raises(ConfigError, match="data.msrvtt_annotations is empty"):
         load_clips(load_profile("sample", {"data.source": "msrvtt"}), "test")
     with pytest.raises(FileNotFoundError, match="data.root"):

@@ -110,6 +110,7 @@ def test_hub_weights_offline_fail_fast_with_instructions(empty_hf_cache: Path, m
 
 def test_unreachable_hub_fails_fast(empty_hf_cache: Path, monkeypatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)  # vtr.keys.hub_offline reads both
     monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1")  # nothing listens on 443 here
     started = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match="unreachable"):

@@ -14,7 +14,6 @@ the reason; it never stops the selection.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -24,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vtr.data.manifest import hash_split
+from vtr.keys import hub_offline
+
 COLUMNS = ("YoutubeID", "Start_timestamp", "End_timestamp", "Caption", "Aesthetic_Score", "UMT_Score")
 YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _TIMESTAMP = re.compile(r"(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,6}))?")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-_TRUE = {"1", "on", "yes", "true"}
 
 
 class MetadataError(RuntimeError):
@@ -239,14 +240,10 @@ def split_for(key: str, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
     """train / val / test from a hash of ``key``: stable across runs, machines and subsets.
 
     Callers pass the YouTube id, so all clips cut from one video land in the same split and no
-    test video leaks into training.
+    test video leaks into training. The one hash split of vtr (:func:`vtr.data.manifest.hash_split`),
+    unseeded: the same id always lands in the same split.
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    train, val, _ = fractions
-    return "train" if u < train else "val" if u < train + val else "test"
+    return hash_split(key, None, fractions)
 
 
 def is_hub_id(source: str) -> bool:
@@ -305,12 +302,6 @@ def _rows(ds: Iterable[dict[str, Any]], where: str) -> Iterator[dict[str, Any]]:
         except Exception as err:  # noqa: BLE001
             raise MetadataError(f"error while reading metadata {where}: {err}") from err
         yield row
-
-
-def hub_offline() -> bool:
-    return any(
-        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    )
 
 
 def _check_hub_reachable(repo_id: str) -> None:

@@ -9,7 +9,6 @@ free dict for source-specific fields, such as MSR-VTT's url or the sample world'
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vtr.atomic import write_text
+from vtr.keys import unit_hash
 
 SPLITS = ("train", "val", "test")
 
@@ -136,19 +136,20 @@ def warn_skipped(source: str | os.PathLike[str], what: str, items: Sequence[Any]
         warnings.warn(f"{source}: {len(items)} {what}: {shown}", DataWarning, stacklevel=3)
 
 
-def hash_split(key: str, seed: int, fractions: Sequence[float]) -> str:
-    """A deterministic split for ``key``: a SHA-256 of ``seed:key`` mapped to [0, 1) and bucketed.
+def hash_split(key: str, seed: int | None, fractions: Sequence[float]) -> str:
+    """A deterministic split for ``key``: :func:`vtr.keys.unit_hash` of ``seed:key`` (or of ``key``
+    when ``seed`` is None) bucketed by ``fractions`` (train, val, test).
 
     Independent of the order and number of other keys, so adding videos never moves existing ones.
     """
     check_split_fractions(fractions)
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = unit_hash(key, seed)
     cumulative = 0.0
     for split, fraction in zip(SPLITS, fractions, strict=True):
         cumulative += fraction
         if u < cumulative:
             return split
+    # only when the fractions' float sum falls short of 1: the last split that takes any share
     return next(s for s, f in zip(reversed(SPLITS), reversed(fractions), strict=True) if f > 0)
 
 

@@ -51,7 +51,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vtr.atomic import atomic_path, write_json
-from vtr.data.manifest import ClipRecord, LoadedRecords, ManifestError, warn_skipped, write_manifest
+from vtr.data.manifest import ClipRecord, LoadedRecords, ManifestError, warn_skipped
 from vtr.progress import show_progress
 
 if TYPE_CHECKING:
@@ -422,13 +422,14 @@ def prepare_msrvtt(
     out_dir: str | os.PathLike[str],
     splits: Sequence[str] = SPLITS,
 ) -> Path:
-    """Find the MSR-VTT videos in ``source`` and write one manifest per split into ``out_dir``.
+    """Find the MSR-VTT videos in ``source``, extract them from an archive, and report what is missing.
 
-    ``source`` is a folder (searched recursively for ``videoNNNN.mp4``; manifests point at the files
-    where they are, by absolute path) or a ``.zip`` / ``.tar`` / ``.tar.gz`` archive (only the
-    annotated ``videoNNNN.mp4`` members are extracted into ``out_dir/videos``, resumably). Writes
-    ``out_dir/<split>.jsonl`` for each split and ``out_dir/prepare_report.json`` listing, per
-    split, the videos with no file (left out of the manifest). Returns ``out_dir``.
+    ``source`` is a folder (searched recursively for ``videoNNNN.mp4``, used in place) or a ``.zip`` /
+    ``.tar`` / ``.tar.gz`` archive (only the annotated ``videoNNNN.mp4`` members are extracted into
+    ``out_dir/videos``, resumably: the folder to give as ``data.root``). Writes
+    ``out_dir/prepare_report.json`` listing, per split, the annotated videos, how many were found
+    and which have no file. The ``msrvtt`` data source reads the annotations and ``data.root``
+    directly, so no per-split manifest is written. Returns ``out_dir``.
     """
     source, out_dir = Path(source), Path(out_dir)
     if unknown := [s for s in splits if s not in SPLITS]:
@@ -437,29 +438,23 @@ def prepare_msrvtt(
     per_split = {split: load_msrvtt(annotations_dir, split, info=info) for split in splits}
     wanted = {rec.id for records in per_split.values() for rec in records}
     if source.is_dir():
-        files, problems = find_videos(source), []
-        files = {vid: path.resolve() for vid, path in files.items()}
-        video_of = {vid: os.fspath(path) for vid, path in files.items()}
+        found, problems = set(find_videos(source)), []
     elif _is_archive(source):
         files, problems = extract_videos(source, out_dir / "videos", wanted)
-        video_of = {vid: f"videos/{vid}.mp4" for vid in files}
+        found = set(files)
     else:
         raise ManifestError(f"MSR-VTT video source {source} is neither a folder nor a zip / tar archive")
 
     report: dict[str, Any] = {"source": os.fspath(source), "problems": problems, "splits": {}}
     for split, records in per_split.items():
-        present = [rec for rec in records if rec.id in video_of]
-        for rec in present:
-            rec.video = video_of[rec.id]
-        missing = [rec.id for rec in records if rec.id not in video_of]
-        write_manifest(out_dir / f"{split}.jsonl", present)
+        missing = [rec.id for rec in records if rec.id not in found]
         report["splits"][split] = {
             "protocol": SPLIT_PROTOCOLS[split],
             "annotated": len(records),
-            "written": len(present),
+            "found": len(records) - len(missing),
             "missing_videos": missing,
         }
-        warn_skipped(source, f"video(s) of split {split!r} not found (left out of {split}.jsonl)", missing)
+        warn_skipped(source, f"video(s) of split {split!r} not found", missing)
     warn_skipped(source, "archive member(s) could not be extracted", problems)
     write_json(out_dir / "prepare_report.json", report)
     return out_dir

@@ -1,6 +1,7 @@
 """One entry point from a profile to its clips: ``load_clips(profile, "test")``.
 
-Notebooks never branch on the data source themselves. ``profile.data.source`` picks the corpus:
+Notebooks never branch on the data source themselves. ``profile.data.source`` picks the corpus, one
+of the loaders registered with :func:`register_source` (:func:`list_sources` names them):
 
 | source | clips come from | split names |
 |---|---|---|
@@ -12,18 +13,22 @@ Notebooks never branch on the data source themselves. ``profile.data.source`` pi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from vtr.config import ConfigError, Profile
 from vtr.data.manifest import ClipRecord, read_manifest
 from vtr.paths import resolve
 from vtr.progress import show_progress
+from vtr.registry import Registry
 
-SOURCES = ("sample", "internvid", "msrvtt", "folder")
+if TYPE_CHECKING:  # pandas is imported when a table is built: validating a profile lists the sources
+    import pandas as pd
+
 MSRVTT_SPLITS = {"train": "train_9k", "val": "val", "test": "test_1k"}
 
 
@@ -51,36 +56,73 @@ class ClipSet:
         return captions, owner
 
 
+Loader = Callable[[Profile, str], ClipSet]
+
+#: The data sources by name: ``loader(profile, split) -> ClipSet``. ``data.source`` in a profile
+#: must be one of these names (checked when the profile is loaded).
+SOURCES: Registry[Loader] = Registry("data source")
+
+
+def register_source(name: str, *, replace: bool = False) -> Callable[[Loader], Loader]:
+    """Register ``loader(profile, split) -> ClipSet`` as the data source ``name`` (a decorator)."""
+    return SOURCES.register(name, replace=replace)
+
+
+def list_sources() -> list[str]:
+    """The registered data source names, in registration order."""
+    return SOURCES.names()
+
+
+def create_clips(source: str, profile: Profile, split: str) -> ClipSet:
+    """The clips of ``split`` from the data source ``source`` (usually ``profile.data.source``)."""
+    if source not in SOURCES:
+        raise ConfigError(
+            f"{profile.source_file}: data.source is {source!r}; expected one of {list_sources()}"
+        )
+    return SOURCES.create(source, profile, split)
+
+
 def load_clips(profile: Profile, split: str) -> ClipSet:
     """The clips of ``split`` for the profile's data source (building the sample world if needed)."""
-    source = profile.data.source
-    if source == "sample":
-        from vtr.data.synthetic import sample_world
+    return create_clips(profile.data.source, profile, split)
 
-        world = sample_world(profile)
-        return ClipSet("sample world", split, world.clips(split), world.root)
-    if source == "internvid":
-        out_dir = resolve(profile.internvid.out_dir)
-        manifest = out_dir / "manifest.jsonl"
-        if not manifest.is_file():
-            raise FileNotFoundError(
-                f"{manifest} not found: run `vtr download internvid --profile {profile.source_file}` first"
-            )
-        return ClipSet("InternVid", split, read_manifest(manifest, split=split), out_dir)
-    if source == "msrvtt":
-        from vtr.data.msrvtt import load_msrvtt
 
-        annotations = _required_dir(profile.data.msrvtt_annotations, "data.msrvtt_annotations")
-        videos = _required_dir(profile.data.root, "data.root")
-        records = load_msrvtt(annotations, split=MSRVTT_SPLITS.get(split, split), videos_dir=videos)
-        return ClipSet("MSR-VTT", split, list(records), videos)
-    if source == "folder":
-        from vtr.data.folder import load_folder
+@register_source("sample")
+def _sample_clips(profile: Profile, split: str) -> ClipSet:
+    from vtr.data.synthetic import sample_world
 
-        videos = _required_dir(profile.data.root, "data.root")
-        records = load_folder(videos, resolve(profile.data.captions))
-        return ClipSet(videos.name, split, [r for r in records if r.split == split], videos)
-    raise ConfigError(f"{profile.source_file}: data.source is {source!r}; expected one of {SOURCES}")
+    world = sample_world(profile)
+    return ClipSet("sample world", split, world.clips(split), world.root)
+
+
+@register_source("internvid")
+def _internvid_clips(profile: Profile, split: str) -> ClipSet:
+    out_dir = resolve(profile.internvid.out_dir)
+    manifest = out_dir / "manifest.jsonl"
+    if not manifest.is_file():
+        raise FileNotFoundError(
+            f"{manifest} not found: run `vtr download internvid --profile {profile.source_file}` first"
+        )
+    return ClipSet("InternVid", split, read_manifest(manifest, split=split), out_dir)
+
+
+@register_source("msrvtt")
+def _msrvtt_clips(profile: Profile, split: str) -> ClipSet:
+    from vtr.data.msrvtt import load_msrvtt
+
+    annotations = _required_dir(profile.data.msrvtt_annotations, "data.msrvtt_annotations")
+    videos = _required_dir(profile.data.root, "data.root")
+    records = load_msrvtt(annotations, split=MSRVTT_SPLITS.get(split, split), videos_dir=videos)
+    return ClipSet("MSR-VTT", split, list(records), videos)
+
+
+@register_source("folder")
+def _folder_clips(profile: Profile, split: str) -> ClipSet:
+    from vtr.data.folder import load_folder
+
+    videos = _required_dir(profile.data.root, "data.root")
+    records = load_folder(videos, resolve(profile.data.captions))
+    return ClipSet(videos.name, split, [r for r in records if r.split == split], videos)
 
 
 def _required_dir(value: str, key: str) -> Path:
@@ -94,6 +136,8 @@ def _required_dir(value: str, key: str) -> Path:
 
 def clip_table(clips: ClipSet, *, probe_videos: bool = True) -> pd.DataFrame:
     """One row per clip: split, category, caption count and mean length in words, duration (seconds)."""
+    import pandas as pd
+
     from vtr.video import VideoDecodeError, probe
 
     rows = []

@@ -328,10 +328,6 @@ def create_scorer(kind: str, dim: int, **kwargs: Any) -> DualEncoderScorer:
     return SCORERS[kind](dim, **kwargs)
 
 
-def n_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 __all__ = [
     "CrossAttentionScorer",
     "DualEncoderScorer",
@@ -340,6 +336,5 @@ __all__ = [
     "TextFeatures",
     "VideoFeatures",
     "create_scorer",
-    "n_parameters",
     "text_token_features",
 ]

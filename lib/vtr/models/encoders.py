@@ -7,7 +7,8 @@
 
 ``arch`` is any open_clip architecture, vtr's own (``vtr-tiny``), or a video architecture of
 :func:`video_architectures` (``viclip-l14``, ``viclip-b16``: :mod:`vtr.models.viclip`), whose
-``encode_video`` is one joint pass over the clip instead of a mean of frames.
+``encode_video`` is one joint pass over the clip instead of a mean of frames. vtr's own architectures
+are registered by name (:func:`register_encoder`); :func:`list_encoders` lists every accepted name.
 
 ``pretrained`` is an open_clip tag (``openai``, ``laion2b_s34b_b79k``...), a local checkpoint file,
 ``""`` for random weights, or ``"vtr-tiny"`` for vtr's own small CLIP, which is pretrained on the
@@ -24,7 +25,7 @@ import difflib
 import hashlib
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,9 @@ import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from vtr.keys import hub_offline
 from vtr.paths import resolve
+from vtr.registry import Registry
 from vtr.runtime import resolve_device
 
 if TYPE_CHECKING:
@@ -60,16 +63,49 @@ def register_model_configs() -> None:
         open_clip.add_model_config(_MODEL_CONFIGS_DIR)
 
 
-def video_architectures() -> list[str]:
-    """Architectures that embed a whole clip at once (not open_clip models): ViCLIP's."""
+EncoderFactory = Callable[..., "Encoder"]
+
+#: vtr's own encoder architectures by name: ``factory(arch, pretrained, *, device, batch_size) -> Encoder``.
+#: Every other name is an open_clip architecture; ``video=True`` marks one that embeds a whole
+#: clip in one pass (ViCLIP) instead of a mean of frames.
+ENCODERS: Registry[EncoderFactory] = Registry("encoder architecture")
+
+
+def register_encoder(
+    name: str, *, video: bool = False, replace: bool = False
+) -> Callable[[EncoderFactory], EncoderFactory]:
+    """Register ``factory(arch, pretrained, *, device, batch_size) -> Encoder`` under ``name`` (a decorator)."""
+    return ENCODERS.register(name, replace=replace, video=video)
+
+
+def _viclip_encoder(arch: str, pretrained: str, *, device: torch.device, batch_size: int) -> Encoder:
+    from vtr.models.viclip import create_viclip_encoder
+
+    return create_viclip_encoder(arch, pretrained, device=device, batch_size=batch_size)
+
+
+def _register_builtin_encoders() -> None:
+    """ViCLIP's sizes (``vtr.models.viclip.ARCHS``), registered on use: vtr.models.viclip imports this module."""
     from vtr.models.viclip import ARCHS
 
-    return sorted(ARCHS)
+    for arch in ARCHS:
+        if arch not in ENCODERS:
+            ENCODERS.add(arch, _viclip_encoder, video=True)
+    for gone in [n for n in ENCODERS if ENCODERS.get(n) is _viclip_encoder and n not in ARCHS]:
+        ENCODERS.unregister(gone)  # a size a test or notebook added to ARCHS and removed again
 
 
-def available_architectures() -> list[str]:
+def video_architectures() -> list[str]:
+    """Architectures that embed a whole clip at once (not open_clip models): ViCLIP's."""
+    _register_builtin_encoders()
+    return sorted(name for name in ENCODERS if ENCODERS.entry(name).meta.get("video"))
+
+
+def list_encoders() -> list[str]:
+    """Every architecture :func:`create_encoder` accepts: open_clip's (with vtr's ``vtr-tiny``) and vtr's registered ones."""
     register_model_configs()
-    return open_clip.list_models() + video_architectures()
+    _register_builtin_encoders()
+    return open_clip.list_models() + ENCODERS.names()
 
 
 # --------------------------------------------------------------------------------------- weights
@@ -99,8 +135,8 @@ def _looks_like_path(text: str) -> bool:
 
 def _offline_reason() -> str | None:
     """Why the Hugging Face hub cannot be used right now, or None when it looks reachable."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        return "HF_HUB_OFFLINE is set"
+    if hub_offline():
+        return "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set"
     host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
     try:
         # One cheap connection attempt: without network, huggingface_hub retries for ~45 s per file.
@@ -392,17 +428,17 @@ def create_encoder(
 ) -> Encoder:
     """Build an :class:`Encoder` for any open_clip architecture and weights (tag, local file or ``""``).
 
-    Video architectures (:func:`video_architectures`) take ``""`` or a path to the official checkpoint.
+    Names registered with :func:`register_encoder` go to their factory: the video architectures
+    (:func:`video_architectures`) take ``""`` or a path to the official checkpoint.
     """
     register_model_configs()
+    _register_builtin_encoders()
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    if arch in video_architectures():
-        from vtr.models.viclip import create_viclip_encoder
-
-        return create_viclip_encoder(arch, pretrained, device=dev, batch_size=batch_size)
+    if arch in ENCODERS:
+        return ENCODERS.create(arch, arch, pretrained, device=dev, batch_size=batch_size)
     models = open_clip.list_models()
     if arch not in models:
-        close = difflib.get_close_matches(arch, models + video_architectures(), n=3)
+        close = difflib.get_close_matches(arch, list_encoders(), n=3)
         raise ValueError(f"model.arch={arch!r} is not an open_clip architecture; did you mean {close}?")
     weights = resolve_weights(arch, pretrained)
     kwargs: dict[str, Any] = {}

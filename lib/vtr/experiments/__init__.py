@@ -1,0 +1,1 @@
+"""One package per notebook, each split into its stages."""

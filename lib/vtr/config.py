@@ -173,7 +173,7 @@ class FinetuneConfig:
 
 @dataclass
 class HnervConfig:
-    """Notebook 04: the dual-head HNeRV study (``vtr.hnerv``, ``vtr.models.hnerv``).
+    """Notebook 04: the dual-head HNeRV study (``vtr.experiments.hnerv``, ``vtr.models.hnerv``).
 
     Defaults are the sample profile's CPU-sized setting; the full profile sets the HNeRV paper's
     bunny setting (640 x 1280 crop at full resolution, 300 epochs, ~1.5M parameters for medium).

@@ -146,6 +146,23 @@ def curve_subset(split: FrameSplit, n_patches: int, limit: int, seed: int) -> di
     return out
 
 
+def patch_batches(
+    inputs: torch.Tensor, pixels: torch.Tensor, targets: torch.Tensor, batch_size: int, seed: int
+) -> torch.utils.data.DataLoader:
+    """Shuffled ``(inputs, pixels, targets)`` batches of ``batch_size`` patches for :func:`vtr.train.fit`.
+
+    Whole batches are taken by index (no per-item collation, which would cost more than the step
+    on the small models); the trainer reseeds the generator every epoch, so a resumed run sees the
+    batches an uninterrupted one would.
+    """
+    dataset = torch.utils.data.TensorDataset(inputs, pixels, targets)
+    generator = torch_generator(seed)
+    sampler = torch.utils.data.BatchSampler(
+        torch.utils.data.RandomSampler(dataset, generator=generator), batch_size, drop_last=False
+    )
+    return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, generator=generator)
+
+
 def train_run(
     cfg: Profile,
     data: PatchData,
@@ -176,13 +193,7 @@ def train_run(
     inputs, pixels = model_inputs(spec.kind, data), patch_pixels(data)
     targets = torch.from_numpy(data.targets.reshape(-1, data.targets.shape[-1]))
     train_idx = torch.from_numpy((split.train[:, None] * data.n_patches + np.arange(data.n_patches)).ravel())
-    dataset = torch.utils.data.TensorDataset(inputs[train_idx], pixels[train_idx], targets[train_idx])
-    # Whole batches by index (no per-item collation); the trainer reseeds the generator every epoch.
-    generator = torch_generator(cfg.seed)
-    sampler = torch.utils.data.BatchSampler(
-        torch.utils.data.RandomSampler(dataset, generator=generator), h.batch_size, drop_last=False
-    )
-    loader = torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, generator=generator)
+    loader = patch_batches(inputs[train_idx], pixels[train_idx], targets[train_idx], h.batch_size, cfg.seed)
     loss = HnervLoss(h.clip_weight, h.clip_warmup_epochs, len(loader))
     subset = curve_subset(split, data.n_patches, h.curve_patches, cfg.seed)
     plan = interpolation_plan(split, data.n_frames)

@@ -6,9 +6,10 @@ For each size of the profile's ``hnerv.widths`` (dual-head coordinate model, and
 at the main size) on the profile's patch size and grid, with random CLIP targets (512-d on the
 full profile, 128-d on the sample one; speed does not depend on their values):
 
-* *training*: optimizer steps of seed 000's loss (pixels + embedding) over all of the video's
-  patches in batches of ``hnerv.batch_size``, the first epoch discarded as warm-up; frames/s =
-  frames per epoch / median epoch time.
+* *training*: epochs of :func:`vtr.train.fit` (the trainer the notebook uses, with its per-epoch
+  checkpoint) on seed 000's loss (pixels + embedding) over all of the video's patches in batches of
+  ``hnerv.batch_size``, the first epoch discarded as warm-up; frames/s = frames per epoch / median
+  epoch time (the trainer's ``seconds`` column).
 * *decoding*: a forward pass (no grad) producing every patch of every frame, batches of 8 frames;
   frames/s = frames / median time (the content model's encoder is included, as HNeRV decodes from
   stored embeddings it would be slightly faster).
@@ -17,16 +18,21 @@ full profile, 128-d on the sample one; speed does not depend on their values):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
+import tempfile
 
 import numpy as np
 import torch
 
 from vtr.config import load_profile
-from vtr.hnerv import HnervLoss, PatchData, RunSpec, Trainee, build_model
+from vtr.experiments.hnerv import HnervLoss, PatchData, RunSpec, Trainee, build_model
+from vtr.experiments.hnerv.model import model_inputs, patch_pixels
+from vtr.experiments.hnerv.train import patch_batches, train_config
 from vtr.models.hnerv import stored_values
 from vtr.runtime import median_seconds, resolve_device
+from vtr.train import fit
 
 N_FRAMES = 132  # Big Buck Bunny
 
@@ -46,37 +52,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _inputs(kind: str, data: PatchData, device: torch.device) -> torch.Tensor:
-    if kind == "coords":
-        return torch.from_numpy(data.coords().reshape(-1, 3)).to(device)
-    patches = data.patches()
-    return torch.from_numpy(patches.reshape(-1, *patches.shape[2:])).permute(0, 3, 1, 2).to(device)
-
-
 def bench(cfg, data: PatchData, spec: RunSpec, device: torch.device, epochs: int, repeats: int) -> dict:
     h = cfg.hnerv
-    model = Trainee(build_model(h, spec, data)).to(device)
-    inputs = _inputs(spec.kind, data, device)
-    patches = data.patches()
-    pixels = torch.from_numpy(patches.reshape(-1, *patches.shape[2:])).permute(0, 3, 1, 2).to(device)
-    targets = torch.from_numpy(data.targets.reshape(-1, data.targets.shape[-1])).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=h.lr)
-    loss_fn = HnervLoss(h.clip_weight, 0, 1)
+    model = Trainee(build_model(h, spec, data))
+    inputs, pixels = model_inputs(spec.kind, data), patch_pixels(data)
+    targets = torch.from_numpy(data.targets.reshape(-1, data.targets.shape[-1]))
+    loader = patch_batches(inputs, pixels, targets, h.batch_size, cfg.seed)
+    train_cfg = dataclasses.replace(train_config(cfg), epochs=1 + epochs, tensorboard=False)
+    with tempfile.TemporaryDirectory() as out:
+        result = fit(
+            model,
+            HnervLoss(h.clip_weight, 0, 1),
+            loader,
+            train_cfg,
+            out_dir=out,
+            device=device,
+            progress=False,
+        )
+    train_s = float(np.median(result.history.seconds.iloc[1:]))  # the first epoch is the warm-up
+    inputs = inputs.to(device)
     n = len(inputs)
-
-    def epoch() -> None:
-        model.train()
-        for start in range(0, n, h.batch_size):
-            batch = (
-                inputs[start : start + h.batch_size],
-                pixels[start : start + h.batch_size],
-                targets[start : start + h.batch_size],
-            )
-            loss = loss_fn(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        _sync(device)
 
     @torch.no_grad()
     def decode() -> None:
@@ -87,7 +82,6 @@ def bench(cfg, data: PatchData, spec: RunSpec, device: torch.device, epochs: int
             out.rgb.float().mul(255).round().to(torch.uint8).cpu()
         _sync(device)
 
-    train_s = median_seconds(epoch, epochs)
     decode_s = median_seconds(decode, repeats)
     return {
         "model": f"{spec.kind} {spec.size}",

@@ -556,3 +556,47 @@ def test_mcnemar_exact_by_hand() -> None:
     assert (test.only_a, test.only_b) == (4, 1)
     assert test.p_value == pytest.approx(2 * (1 + 5) / 32)  # two-sided binomial, 5 discordant
     assert M.mcnemar_exact(a, a).p_value == 1.0
+
+
+# --------------------------------------------------------------------------- image quality
+
+
+def _smooth_images(n: int, size: int, seed: int) -> np.ndarray:
+    """(n, size, size, 3) images in [0, 1]: a sinusoid per image and channel plus a little noise."""
+    rng = np.random.default_rng(seed)
+    x = np.arange(size)[None, None, :, None] / size  # varies along the width
+    freq = rng.uniform(0.5, 2.0, (n, 1, 1, 3))
+    base = 0.5 + 0.4 * np.sin(2 * np.pi * freq * x) * np.ones((n, size, size, 3))
+    return np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1)
+
+
+def test_psnr_and_ssim_match_scikit_image() -> None:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    a = _smooth_images(3, 24, 0)
+    b = np.clip(a + np.random.default_rng(1).normal(0, 0.08, a.shape), 0, 1)
+    ta, tb = (torch.from_numpy(v).permute(0, 3, 1, 2).float() for v in (a, b))
+    ours_psnr, ours_ssim = M.psnr(ta, tb).numpy(), M.ssim(ta, tb).numpy()
+    for i in range(3):
+        ref_psnr = peak_signal_noise_ratio(b[i], a[i], data_range=1.0)
+        ref_ssim = structural_similarity(
+            a[i].astype(np.float32),
+            b[i].astype(np.float32),
+            data_range=1.0,
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert ours_psnr[i] == pytest.approx(ref_psnr, abs=1e-3)
+        assert ours_ssim[i] == pytest.approx(ref_ssim, abs=2e-4)
+
+
+def test_ssim_window_shrinks_for_small_images_and_ssim_is_one_on_equal_images() -> None:
+    x = torch.rand(2, 3, 8, 8)
+    assert M.ssim_window(8, 8) == 7 and M.ssim_window(32, 16) == 11
+    torch.testing.assert_close(M.ssim(x, x), torch.ones(2))
+    with pytest.raises(ValueError, match="too small"):
+        M.ssim(torch.rand(1, 3, 2, 2), torch.rand(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="one shape"):
+        M.ssim(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))

@@ -325,7 +325,7 @@ class FinetuneConfig:
 
 @dataclass
 class HnervConfig:
-    """Notebook 04: the dual-head HNeRV study (``vtr.hnerv``, ``vtr.models.hnerv``).
+    """Notebook 04: the dual-head HNeRV study (``vtr.experiments.hnerv``, ``vtr.models.hnerv``).
 
     Defaults are the sample profile's CPU-sized setting (Big Buck Bunny's 640 x 1280 crop downscaled
     to 64 x 128, 2 x 4 patches of 32 x 32, 12 epochs: ~50 s of training on 2 idle cores); the full

@@ -37,17 +37,23 @@ with large per-seed offsets (sd 0.4) and only 3 seeds the seed level is under-sa
 with one seed per system training noise is not covered at all (17%). More seeds are the remedy.
 
 Inputs may be numpy arrays, lists or torch tensors (detached and moved to the CPU here; torch is not imported).
+
+Image quality (:func:`psnr`, :func:`ssim`) works on torch tensors and stays differentiable, so a loss can
+use it (notebook 04's HNeRV study); torch and ``pytorch_msssim`` are imported when they are first called.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.special import log_softmax, softmax
 from scipy.stats import binomtest, norm
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 50)
 DIRECTIONS: tuple[str, ...] = ("t2v", "v2t")
@@ -741,3 +747,40 @@ def metrics_table(
     table = pd.DataFrame.from_dict(records, orient="index")
     table.index.name = "direction"
     return table
+
+
+# --------------------------------------------------------------------------- image quality
+
+SSIM_WINDOW = 11  # pytorch_msssim's default (and scikit-image's with gaussian_weights)
+
+
+def ssim_window(h: int, w: int) -> int:
+    """The SSIM window for an ``h x w`` image: 11, or the largest odd size that fits a smaller image."""
+    side = min(SSIM_WINDOW, h, w)
+    return side if side % 2 else side - 1
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of (N, ...) images in [0, 1]: ``10·log10(1 / MSE)``; inf when equal."""
+    import torch
+
+    mse = (pred.float() - target.float()).pow(2).flatten(1).mean(1)
+    return -10.0 * torch.log10(mse)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM of (N, C, H, W) images in [0, 1]: (N,). Differentiable.
+
+    ``pytorch_msssim.ssim`` (the package HNeRV uses): Gaussian window of :func:`ssim_window`, σ = 1.5,
+    as scikit-image's ``structural_similarity(gaussian_weights=True, use_sample_covariance=False)``.
+    """
+    from pytorch_msssim import ssim as _ssim
+
+    if pred.shape != target.shape or pred.ndim != 4:
+        raise ValueError(
+            f"ssim needs two (N, C, H, W) tensors of one shape, got {tuple(pred.shape)}, {tuple(target.shape)}"
+        )
+    win = ssim_window(*pred.shape[-2:])
+    if win < 3:
+        raise ValueError(f"images of {tuple(pred.shape[-2:])} are too small for SSIM (need at least 3x3)")
+    return _ssim(pred.float(), target.float(), data_range=1.0, size_average=False, win_size=win)

@@ -1,4 +1,4 @@
-"""vtr.models.hnerv: positional encoding, HNeRV blocks, both models, parameter counts."""
+"""vtr.models.hnerv: positional encoding, HNeRV blocks, both models, parameter counts, the kind registry."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from vtr.models.hnerv import (
     NeRVDecoder,
     PositionalEncoding,
     create_hnerv,
+    hnerv_options,
+    list_hnervs,
     parameter_counts,
     spec_for_patch,
     stored_values,
 )
+from vtr.registry import UnknownNameError
 
 
 def test_positional_encoding_matches_nerv_formula() -> None:
@@ -148,3 +151,22 @@ def test_full_profile_medium_model_has_the_papers_size_and_patch() -> None:
     assert 1.4e6 < parameter_counts(model)["total"] < 1.6e6
     with torch.no_grad():
         assert model(torch.rand(1, 3)).rgb.shape == (1, 3, 320, 320)
+
+
+def test_kinds_are_registered_and_take_their_options_from_the_profile() -> None:
+    assert list_hnervs() == ["coords", "content"]
+    h = load_profile("sample").hnerv
+    assert hnerv_options("coords", h) == {"pe_base": h.pe_base, "pe_levels": h.pe_levels}
+    assert hnerv_options("content", h) == {"embed_dim": h.embed_dim}
+    with pytest.raises(UnknownNameError, match="coords, content"):
+        hnerv_options("frames", h)
+
+
+def test_no_kind_has_batch_norm_so_nothing_needs_recalibrating() -> None:
+    """The study trains through vtr.train.fit without torch.optim.swa_utils.update_bn: true only while
+    no registered kind holds BatchNorm (a new kind that does must recalibrate after training)."""
+    h = load_profile("sample").hnerv
+    spec = spec_for_patch((8, 8), 8, (2, 2))
+    for kind in list_hnervs():
+        model = create_hnerv(kind, spec, 6, **hnerv_options(kind, h))
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()), kind

@@ -1,1 +1,1 @@
-"""One package per notebook, each split into its stages: data, model, train, evaluate, figures."""
+"""One package per notebook, each split into its stages."""

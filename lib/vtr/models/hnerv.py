@@ -1,6 +1,6 @@
 """HNeRV-style video representations with two heads: RGB patches and their CLIP embeddings.
 
-Two models share one decoder and the same two heads, so the study (``vtr.hnerv``) compares only
+Two models share one decoder and the same two heads, so the study (:mod:`vtr.experiments.hnerv`) compares only
 what goes *into* the decoder:
 
 * :class:`DualHeadHNeRV` (seed 000): a patch's normalised coordinates ``(t, x, y)`` → NeRV's
@@ -21,6 +21,15 @@ evenly across the blocks instead of piling them into the first one.
 Model sizes (small / medium / large / xl) differ only in ``fc_dim``, the width of the first feature
 map; :func:`parameter_counts` reports what each part costs and :func:`stored_values` everything a
 decoder needs to reproduce frames (weights plus the content model's embeddings).
+
+Kinds are registered in :data:`HNERVS` (the :mod:`vtr.registry` pattern)::
+
+    create_hnerv("coords", spec, clip_dim=512, pe_levels=80)     # DualHeadHNeRV
+    create_hnerv("content", spec, clip_dim=512, embed_dim=16)    # ContentHNeRV
+    list_hnervs()                                                # ["coords", "content"]
+
+Each registered class names the ``hnerv`` profile fields its constructor takes in ``config_fields``
+(:func:`hnerv_options` picks them from a profile section), so a new kind needs no if/else anywhere.
 """
 
 from __future__ import annotations
@@ -28,15 +37,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# fc_dim of each named size in seed 000's table (its "Model Size Options"); profiles may override.
-SEED_WIDTHS: dict[str, int] = {"small": 64, "medium": 96, "large": 256, "xl": 384}
+from vtr.registry import Registry
+
 N_COORDS = 3  # (t, x, y)
+
+#: The HNeRV kinds: a name → the model class (``"coords"``: seed 000's, ``"content"``: HNeRV).
+HNERVS: Registry[Any] = Registry("HNeRV kind")
+register_hnerv = HNERVS.register
+list_hnervs = HNERVS.names
 
 
 class HNeRVOutput(NamedTuple):
@@ -177,10 +191,12 @@ class DualHeads(nn.Module):
 # --------------------------------------------------------------------------------------- models
 
 
+@register_hnerv("coords")
 class DualHeadHNeRV(nn.Module):
     """Seed 000's model: ``(B, 3)`` coordinates in [0, 1] → RGB patches and CLIP embeddings."""
 
     kind = "coords"
+    config_fields: tuple[str, ...] = ("pe_base", "pe_levels")  # hnerv profile fields it takes
 
     def __init__(
         self, spec: DecoderSpec, clip_dim: int, *, pe_base: float = 1.25, pe_levels: int = 80
@@ -222,6 +238,7 @@ class ContentEncoder(nn.Module):
         return self.layers(pixels)
 
 
+@register_hnerv("content")
 class ContentHNeRV(nn.Module):
     """The original HNeRV as reference: the patch's pixels → content embedding → the same decoder.
 
@@ -231,6 +248,7 @@ class ContentHNeRV(nn.Module):
     """
 
     kind = "content"
+    config_fields: tuple[str, ...] = ("embed_dim",)
 
     def __init__(
         self, spec: DecoderSpec, clip_dim: int, *, embed_dim: int = 16, encoder_width: int = 64
@@ -288,20 +306,16 @@ def stored_values(model: nn.Module, n_patches: int) -> dict[str, int]:
     return {"weights": weights, "embeddings": embeddings, "stored": weights + embeddings}
 
 
-def create_hnerv(
-    kind: str,
-    spec: DecoderSpec,
-    clip_dim: int,
-    *,
-    pe_base: float = 1.25,
-    pe_levels: int = 80,
-    embed_dim: int = 16,
-) -> DualHeadHNeRV | ContentHNeRV:
-    """``kind="coords"`` → :class:`DualHeadHNeRV`; ``kind="content"`` → :class:`ContentHNeRV`."""
-    if kind == DualHeadHNeRV.kind:
-        return DualHeadHNeRV(spec, clip_dim, pe_base=pe_base, pe_levels=pe_levels)
-    if kind == ContentHNeRV.kind:
-        return ContentHNeRV(spec, clip_dim, embed_dim=embed_dim)
-    raise ValueError(
-        f"unknown HNeRV kind {kind!r}; choose 'coords' (dual-head, seed 000) or 'content' (HNeRV)"
-    )
+def create_hnerv(kind: str, spec: DecoderSpec, clip_dim: int, **options: Any) -> nn.Module:
+    """The registered HNeRV ``kind`` (:func:`list_hnervs`) with the shared ``spec`` and CLIP width.
+
+    ``options`` go to its constructor (``pe_base``/``pe_levels`` for ``"coords"``, ``embed_dim`` for
+    ``"content"``). An unknown kind is a :class:`vtr.registry.UnknownNameError` naming the known ones.
+    """
+    return HNERVS.create(kind, spec, clip_dim, **options)
+
+
+def hnerv_options(kind: str, section: Any) -> dict[str, Any]:
+    """The constructor options of ``kind`` read from a profile section (``cfg.hnerv``): the fields
+    its class lists in ``config_fields``."""
+    return {name: getattr(section, name) for name in HNERVS.get(kind).config_fields}

@@ -213,7 +213,8 @@ def test_full_lists_only_its_differences(capsys: pytest.CaptureFixture[str]) -> 
         "openai",
     )
     assert {key.split(".")[0] for key in changed} == {
-        "name", "device", "video", "data", "internvid", "model", "train", "finetune", "hnerv", "msrvtt_recall"
+        "name", "device", "video", "data", "internvid", "model", "train", "finetune", "hnerv", "msrvtt_recall",
+        "moments",
     }  # fmt: skip
     assert not any(
         key.startswith(("world.", "tiny.")) for key in changed

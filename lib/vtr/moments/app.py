@@ -8,10 +8,9 @@ Pick one of the sample videos or upload one, type a query, set the most clips to
 of moments; the app shows the per-clip score curve and the top moments with a thumbnail and their
 times. Options after ``--`` (or in the ``VTR_DEMO_ARGS`` environment variable, which wins when set):
 ``--profile``, ``--set KEY=VALUE``, ``--checkpoint`` (default: the zero-shot baseline) and
-``--videos`` (a folder of videos to offer; default: the profile's sample world's long videos).
-
-When a text-to-video search index exists (``vtr.index``, built by ``vtr extract``), a search box
-over it appears too; without one the app says so and the rest works as before.
+``--videos`` (a folder of videos to offer; default: the profile's sample world's long videos) and
+``--index`` (a ``vtr index build`` folder over a ``vtr extract`` output): with it, the query also
+searches the indexed videos (text-to-video, :mod:`vtr.index`); without it the app says so.
 
 The functions above :func:`main` hold the logic and are tested without a browser; :func:`main` only
 lays out widgets.
@@ -63,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--checkpoint", help="a trained moment model; default: zero-shot")
     parser.add_argument("--videos", help="folder of videos to offer; default: the sample world's")
+    parser.add_argument("--index", help="a `vtr index build` folder for text-to-video search; default: none")
     return parser.parse_args(argv)
 
 
@@ -151,20 +151,19 @@ def moments_with_thumbnails(path: Path, result: MomentResult, size: int = 128) -
     return found
 
 
-def search_index(cfg: Any, query: str, k: int = 5) -> pd.DataFrame | None:
-    """The optional text-to-video search hook: results from ``vtr.index`` when that module and a built
-    index exist (it offers ``search_profile(cfg, query, k) -> DataFrame``), else ``None``."""
-    try:
-        from vtr import index  # built by the extraction work; absent until then
-    except ImportError:
+def search_index(cfg: Any, index_dir: str | None, query: str, k: int = 5) -> pd.DataFrame | None:
+    """Text-to-video search over the ``vtr index build`` folder ``index_dir`` (None: no index given),
+    with the profile's encoder (:func:`vtr.extract.api.make_encoder`, the one the extraction used).
+    Raises :class:`vtr.index.SearchIndexError` naming the index when it is missing or mismatched."""
+    if not index_dir:
         return None
-    search = getattr(index, "search_profile", None)
-    if search is None:
-        return None
-    try:
-        return search(cfg, query, k)
-    except FileNotFoundError:
-        return None
+    from vtr.extract.api import make_encoder
+    from vtr.index import VideoIndex
+
+    index = VideoIndex.load(index_dir)
+    index.check_model(cfg.model.arch, where=f"profile {cfg.name!r} (model.arch)")
+    index.encoder = make_encoder(cfg)
+    return index.search(query, k)
 
 
 def _cached_features(st: Any, predictor: MomentPredictor, path: str) -> VideoFeatures:
@@ -232,9 +231,15 @@ def main() -> None:  # pragma: no cover - layout only; the logic above is tested
             f"**{moment.rank}. {moment.start:.1f} s – {moment.end:.1f} s** · score {moment.score:.3f}"
         )
     st.subheader("text-to-video search")
-    hits = search_index(load_profile_from(args), query)
+    from vtr.index import SearchIndexError
+
+    try:
+        hits = search_index(load_profile_from(args), args.index, query)
+    except SearchIndexError as err:
+        st.error(str(err))
+        return
     if hits is None:
-        st.caption("no search index yet (build one with the extraction command); moments above still work")
+        st.caption("no search index given (vtr extract, vtr index build, then vtr demo --index DIR)")
     else:
         st.dataframe(hits)
 

@@ -30,6 +30,8 @@ def streamlit_command(args: argparse.Namespace) -> list[str]:
         command += ["--checkpoint", str(Path(args.checkpoint).resolve())]
     if args.videos:
         command += ["--videos", str(Path(args.videos).resolve())]
+    if args.index:
+        command += ["--index", str(Path(args.index).resolve())]
     return command
 
 
@@ -48,6 +50,7 @@ def add_parser(commands: Any) -> None:
     opt("--address", default="localhost", help="address to serve on (default localhost)")
     opt("--checkpoint", help="a trained moment model (default: zero-shot)")
     opt("--videos", help="folder of videos to offer (default: the sample world's long videos)")
+    opt("--index", help="a `vtr index build` folder: adds text-to-video search (default: none)")
     opt("--headless", action="store_true", help="do not open a browser")
     parser.set_defaults(handler=_demo)
 
@@ -58,6 +61,9 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     if args.videos and not Path(args.videos).is_dir():
         print(f"vtr demo: error: --videos {args.videos}: not a folder", file=sys.stderr)
+        return 2
+    if args.index and not (Path(args.index) / "index.json").is_file():
+        print(f"vtr demo: error: --index {args.index}: not a `vtr index build` folder", file=sys.stderr)
         return 2
     try:
         return subprocess.call(streamlit_command(args))

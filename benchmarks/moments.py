@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +33,8 @@ from vtr.models.encoders import load_encoder
 from vtr.moments.features import video_clip_features
 from vtr.moments.models import create_moment_model
 from vtr.moments.predictor import MomentPredictor
+from vtr.runtime import median_cpu_and_wall
 from vtr.video import probe, write_video
-
-
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    """Median (CPU seconds, wall seconds) of ``repeats`` calls after one warm-up call."""
-    fn()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        c0, w0 = time.process_time(), time.perf_counter()
-        fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return statistics.median(cpu), statistics.median(wall)
 
 
 def long_video(path: Path, seconds: int = 150, fps: int = 8, size: int = 64) -> Path:
@@ -89,7 +75,7 @@ def main() -> int:
             def features(p: Path = path) -> Any:
                 return video_clip_features(encoder, p, m.clip_len, frames_per_clip=m.frames_per_clip)
 
-            cpu, wall = timed(features, args.repeats)
+            cpu, wall = median_cpu_and_wall(features, args.repeats)
             feats = features()
             rows.append((label, f"{duration:.0f}", feats.n_clips, "features", cpu, wall))
             for name in ("zero_shot", "temporal", "span"):
@@ -99,7 +85,7 @@ def main() -> int:
                     encoder, create_moment_model(name, **kwargs), model_name=name, model_kwargs=kwargs,
                     clip_len=m.clip_len, frames_per_clip=m.frames_per_clip,
                 )  # fmt: skip
-                cpu, wall = timed(
+                cpu, wall = median_cpu_and_wall(
                     lambda pr=predictor, f=feats: pr.predict("a white square moves right", f), args.repeats
                 )
                 rows.append((label, f"{duration:.0f}", feats.n_clips, f"model: {name}", cpu, wall))

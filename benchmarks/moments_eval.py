@@ -23,27 +23,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
-from typing import Any
 
 from vtr.data.moments import load_moments_located, load_predictions_located
 from vtr.moments.evaluate import check_predictions, evaluate_qvhighlights
 from vtr.paths import shared_data_dir
-
-
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    """Median (CPU seconds, wall seconds) of ``repeats`` calls after one warm-up call."""
-    fn()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        c0, w0 = time.process_time(), time.perf_counter()
-        fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return statistics.median(cpu), statistics.median(wall)
+from vtr.runtime import median_cpu_and_wall
 
 
 def main() -> int:
@@ -79,7 +64,7 @@ def main() -> int:
     print("| stage | CPU s | wall s | queries / CPU s |")
     print("|---|---|---|---|")
     for name, fn in stages.items():
-        cpu, wall = timed(fn, args.repeats)
+        cpu, wall = median_cpu_and_wall(fn, args.repeats)
         print(f"| {name} | {cpu:.2f} | {wall:.2f} | {len(gt) / cpu:,.0f} |")
     print(
         "| official standalone_eval/eval.py | not measured | not measured | not available offline: "

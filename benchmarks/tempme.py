@@ -14,26 +14,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
 
 from vtr.models.encoders import create_encoder
 from vtr.models.tome import TEMPME_TINY_VIT, TEMPME_VIT_B32, MergeConfig, MergeStats, encode_clips_merged
+from vtr.runtime import median_cpu_and_wall
 
 MODELS = {"ViT-B-32": (224, TEMPME_VIT_B32), "vtr-tiny-vit": (64, TEMPME_TINY_VIT)}
-
-
-def _cpu_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
 
 
 def run(frames: int, n_videos: int, repeats: int) -> list[dict[str, float | str]]:
@@ -47,8 +36,10 @@ def run(frames: int, n_videos: int, repeats: int) -> list[dict[str, float | str]
         plain = encode_clips_merged(encoder, videos, MergeConfig(), plain_stats)
         merged = encode_clips_merged(encoder, videos, schedule, merged_stats)
         # The alternative is open_clip's own per-frame forward (Encoder.encode_clips), not ours unmerged.
-        t_plain = _cpu_seconds(lambda e=encoder, v=videos: e.encode_clips(v), repeats)
-        t_merged = _cpu_seconds(lambda e=encoder, v=videos, s=schedule: encode_clips_merged(e, v, s), repeats)
+        t_plain, _ = median_cpu_and_wall(lambda e=encoder, v=videos: e.encode_clips(v), repeats)
+        t_merged, _ = median_cpu_and_wall(
+            lambda e=encoder, v=videos, s=schedule: encode_clips_merged(e, v, s), repeats
+        )
         rows.append(
             {
                 "model": arch,

@@ -54,3 +54,40 @@ def msrvtt_info(msrvtt_dir: Path):  # -> vtr.data.msrvtt.VideoDataInfo (parsed o
     from vtr.data.msrvtt import read_videodatainfo
 
     return read_videodatainfo(msrvtt_dir)
+
+
+# ------------------------------------------------------------------ the browser tests' shared helpers
+# (tests/test_browser.py drives JupyterLab, tests/test_demo_browser.py the Streamlit demo; both use
+# Debian's chromium through Playwright's executable_path, since `playwright install` cannot download.)
+
+CHROMIUM = Path(os.environ.get("VTR_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
+]
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require(available: bool, what: str) -> None:
+    """Skip without ``what``, except in CI, where the browser tests must run."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is missing, and CI=true requires the browser tests (.ci/run installs it)")
+    pytest.skip(f"{what} is missing (outside CI the browser tests are optional)")
+
+
+def artifacts_dir() -> Path:
+    """``$VTR_ARTIFACTS_DIR/browser`` or ``tmp/artifacts/browser``: screenshots and logs of a run."""
+    from vtr.paths import project_root
+
+    folder = Path(os.environ.get("VTR_ARTIFACTS_DIR") or project_root() / "tmp" / "artifacts") / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -32,23 +32,12 @@ import pytest
 
 from vtr.paths import project_root
 
+from .conftest import CHROMIUM, CHROMIUM_FLAGS, artifacts_dir, require
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = project_root()
 NOTEBOOK = "notebooks/00_data.ipynb"
-CHROMIUM = Path(os.environ.get("VTR_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
-]
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 SERVER_START_S = 90
 RUN_ALL_S = 170  # the whole notebook; about 80 s measured on a busy 2-core machine
 # A fresh user's JupyterLab, minus what would get in the way of a script: the "news" question, the
@@ -65,21 +54,6 @@ ALL_DONE_JS = """() => {
   const status = document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status;
   return prompts.some(t => /^\\[\\d+\\]:$/.test(t)) && !prompts.includes('[*]:') && status === 'idle';
 }"""
-
-
-def require(available: bool, what: str) -> None:
-    """Skip without ``what``, except in CI, where the browser test must run."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is missing, and CI=true requires the browser test (.ci/run installs it)")
-    pytest.skip(f"{what} is missing (outside CI the browser test is optional)")
-
-
-def artifacts_dir() -> Path:
-    folder = Path(os.environ.get("VTR_ARTIFACTS_DIR") or ROOT / "tmp" / "artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture()

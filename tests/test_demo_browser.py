@@ -30,34 +30,14 @@ from vtr.moments import app
 from vtr.paths import project_root
 from vtr.video import write_video
 
+from .conftest import CHROMIUM, CHROMIUM_FLAGS, artifacts_dir, require
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = project_root()
-CHROMIUM = Path(os.environ.get("VTR_CHROMIUM", "/usr/bin/chromium"))
 # The same flags as tests/test_browser.py: root in CI, no GPU, no network chatter, tiny /dev/shm.
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-]  # fmt: skip
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 SERVER_START_S = 90
 ANSWER_S = 240  # loading the encoder and decoding the video on a busy 2-core machine
-
-
-def require(available: bool, what: str) -> None:
-    """Skip without ``what``, except in CI, where the browser test must run."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{what} is missing, and CI=true requires the browser test (.ci/run installs it)")
-    pytest.skip(f"{what} is missing (outside CI the browser test is optional)")
-
-
-def artifacts_dir() -> Path:
-    folder = Path(os.environ.get("VTR_ARTIFACTS_DIR") or ROOT / "tmp" / "artifacts") / "browser"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def free_port() -> int:

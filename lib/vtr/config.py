@@ -117,6 +117,12 @@ class TinyConfig:
     patience: int = 3  # epochs without held-out improvement before stopping
     target_accuracy: float = 0.99  # held-out appearance accuracy at which training stops early
     augment: bool = True  # small random translations of the stills
+    # The motion pretraining pool (vtr.data.synthetic.pretraining); 0 clips = stills-only pretraining.
+    pool_stills: int = 0  # pool stills (own seeds and templates); 0 = the world's training stills
+    pool_clips: int = 0  # short motion clips with motion captions
+    pool_frames: int = 4  # evenly spaced frames per pool clip
+    position_captions: bool = True  # half the pool stills' captions also name the objects' position
+    trend_degree: int = 2  # Legendre time moments of the pretraining video head (models.temporal.TrendHead)
 
 
 @dataclass
@@ -152,7 +158,11 @@ class FinetuneConfig:
     temperature: float = 0.07  # fixed, so alignment losses compare across models (seed 003 reports them)
     hnac_decay: float = 5.0  # H-NAC's λ: how fast a negative's weight decays past s_pos - margin
     hnac_margin: float = 0.1  # H-NAC's m: negatives within m of the positive start to be down-weighted
-    temporal: str = "seqtransf"  # video head of every scorer: mean | seqtransf
+    temporal: str = "seqtransf"  # video head of every scorer: mean | seqtransf | trend
+    # trend head: start from vtr-tiny's pretrained time maps (when model.pretrained is vtr-tiny)
+    trend_init: bool = True
+    sampler: str = "random"  # training batches: random | pairs (hard-pair partners in the same batch)
+    text_blocks: int = 0  # last text-tower blocks tuned on cached frame features (+ ln_final, projection, tokens)
     temporal_layers: int = 4  # CLIP4Clip's seqTransf depth
     crossattn_heads: int = 0  # 0 = one head per 64 channels
     fusion_width: int = 256  # the fusion transformer's width (inputs are projected to it)

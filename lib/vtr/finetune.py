@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from vtr import metrics as M
+from vtr.data.samplers import create_batch_sampler
 from vtr.data.sources import load_clips
 from vtr.embeddings import default_cache_dir, embed_videos
 from vtr.evaluation import HardPairs, first_caption_index, hard_pairs, pair_metrics
@@ -291,9 +292,11 @@ class FinetuneModel(nn.Module):
 def build_model(cfg: Profile, scorer: str, dim: int, encoder: Encoder | None = None) -> FinetuneModel:
     """The scorer of ``scorer`` kind with the profile's settings (and the encoder when it is tuned)."""
     ft = cfg.finetune
-    temporal = {"temporal": ft.temporal}
+    temporal: dict[str, Any] = {"temporal": ft.temporal}
     if ft.temporal == "seqtransf":
         temporal["temporal_kwargs"] = {"layers": ft.temporal_layers, "dropout": ft.dropout}
+    elif ft.temporal == "trend":
+        temporal["temporal_kwargs"] = {"degree": cfg.tiny.trend_degree}
     options: dict[str, Any] = {
         "dual": {},
         "crossattn": {"heads": ft.crossattn_heads or None},
@@ -301,8 +304,20 @@ def build_model(cfg: Profile, scorer: str, dim: int, encoder: Encoder | None = N
                    "text": ft.fusion_text, "dropout": ft.dropout},
     }.get(scorer, {})  # fmt: skip
     model = create_scorer(scorer, dim, **options, **temporal)
+    if ft.temporal == "trend" and ft.trend_init:
+        _start_from_pretrained_trend(cfg, model)
     backbone = EncoderBackbone(encoder, ft.unfreeze_blocks) if ft.unfreeze_blocks > 0 and encoder else None
     return FinetuneModel(model, backbone)
+
+
+def _start_from_pretrained_trend(cfg: Profile, scorer: DualEncoderScorer) -> None:
+    """Load vtr-tiny's pretrained clip head into the scorer's trend head (the time signal the text
+    tower was pretrained against), when the profile uses vtr-tiny; otherwise keep the identity start."""
+    from vtr.models.tiny import pretrained_trend_state
+
+    state = pretrained_trend_state(cfg)
+    if state is not None:
+        scorer.temporal.load_state_dict(state)
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -444,19 +459,30 @@ class RunSpec:
         return f"{self.scorer}/{self.loss}/{self.strategy}/seed{self.seed}"
 
 
+# The profile keys each loss reads beyond the temperature (keyword -> FinetuneConfig field).
+LOSS_OPTIONS: dict[str, dict[str, str]] = {
+    "infonce": {},
+    "hnac": {"decay": "hnac_decay", "margin": "hnac_margin"},
+}
+
+
+def loss_options(ft: FinetuneConfig, name: str) -> dict[str, float]:
+    """The keyword arguments of loss ``name`` from the profile (:data:`LOSS_OPTIONS`)."""
+    get_loss(name)  # an unknown name fails here, naming the known losses
+    return {keyword: getattr(ft, key) for keyword, key in LOSS_OPTIONS.get(name.lower(), {}).items()}
+
+
 def loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor], Tensor]:
     """The loss ``name`` at the profile's temperature (and H-NAC's decay and margin)."""
-    fn = get_loss(name)
-    if fn.__name__ == "hnac":
-        return lambda sim: fn(sim, ft.temperature, decay=ft.hnac_decay, margin=ft.hnac_margin)
-    return lambda sim: fn(sim, ft.temperature)
+    fn, extra = get_loss(name), loss_options(ft, name)
+    return lambda sim: fn(sim, ft.temperature, **extra)
 
 
 def embedding_loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor, Tensor], Tensor]:
     """The loss ``name`` of paired (B, D) caption and video embeddings through
     :func:`vtr.losses.contrastive_loss`: on one process exactly ``loss_function(ft, name)(text @ video.T)``;
     under torchrun every caption's negatives are the videos of all ranks' batches (and vice versa)."""
-    extra = {"decay": ft.hnac_decay, "margin": ft.hnac_margin} if get_loss(name).__name__ == "hnac" else {}
+    extra = loss_options(ft, name)
     return lambda text, video: contrastive_loss(text, video, name, ft.temperature, **extra)
 
 
@@ -500,10 +526,12 @@ def train_one(
     hard = cfg.finetune.hard_negatives
     n = len(train.ids)
     batch_size = min(cfg.train.batch_size, n)
+    generator = torch_generator(spec.seed)  # shared by sampler and loader: fit reseeds it every epoch
+    batches = create_batch_sampler(cfg.finetune.sampler, train.video_clusters, batch_size, generator,
+                                   drop_last=n > batch_size)  # fmt: skip
     loader = torch.utils.data.DataLoader(
-        torch.arange(n), batch_size=batch_size, shuffle=True, drop_last=n > batch_size,
-        collate_fn=_CaptionSampler(train.captions_of()), generator=torch_generator(spec.seed),
-        num_workers=cfg.train.num_workers,
+        torch.arange(n), batch_sampler=batches, collate_fn=_CaptionSampler(train.captions_of()),
+        generator=generator, num_workers=cfg.train.num_workers,
     )  # fmt: skip
 
     def batch_loss(m: FinetuneModel, batch: tuple[Tensor, Tensor]) -> Tensor:

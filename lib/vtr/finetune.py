@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from vtr import metrics as M
+from vtr.calibration import Effect, category_interaction, pair_accuracy_gain
 from vtr.data.samplers import create_batch_sampler
 from vtr.data.sources import load_clips
 from vtr.embeddings import default_cache_dir, embed_videos
@@ -801,3 +802,79 @@ def category_breakdown(grid: GridResult, by: Sequence[str], metric: str = "R@1")
         columns["/".join(map(str, group))] = table[metric]
         columns.setdefault("n", table["n"] // n_seeds)
     return pd.DataFrame(columns)
+
+
+# ------------------------------------------------------------------------------------ calibration
+
+# The categories whose hard pairs differ in motion (every category but the static clips).
+MOTION_CATEGORIES = ("horizontal", "vertical", "scale", "rotation", "bounce", "sequence")
+
+
+def mean_pooling_baseline(cfg: Profile, encoder: Encoder, test: FeatureSplit) -> Evaluation:
+    """The frozen dual encoder with mean pooling (no trained layer): the order-blind reference every
+    temporal model is measured against, whatever ``finetune.temporal`` the grid uses."""
+    mean_cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, temporal="mean"))
+    dim = test.text.pooled.shape[1] if test.text is not None else encoder.output_dim
+    return evaluate(build_model(mean_cfg, "dual", dim, encoder), test, cfg.finetune, seed=cfg.seed)
+
+
+def pair_caption_clusters(split: FeatureSplit) -> np.ndarray:
+    """The hard-pair group of every caption that :func:`vtr.metrics.pair_outcomes` scores, in its order."""
+    if split.pairs is None:
+        return np.empty(0, dtype=str)
+    has_partner = split.pairs.partner[split.caption_to_video] >= 0
+    return split.caption_clusters[has_partner]
+
+
+def pair_gain_over_baseline(
+    grid: GridResult, baseline: Evaluation, select: dict[str, Any], test: FeatureSplit,
+    *, n_boot: int = 1000, seed: int = 0,
+) -> Effect:  # fmt: skip
+    """Pair accuracy of the runs matching ``select`` (all seeds) minus the baseline's, with the
+    two-level bootstrap interval over hard-pair groups and seeds (:func:`vtr.calibration.pair_accuracy_gain`)."""
+    _, outcomes = run_ranks(grid, select, "pair")
+    return pair_accuracy_gain(baseline.pair_outcomes, outcomes, pair_caption_clusters(test), n_boot=n_boot,
+                              seed=seed)  # fmt: skip
+
+
+def pair_gain_between(
+    grid: GridResult, a: dict[str, Any], b: dict[str, Any], test: FeatureSplit, *, n_boot: int = 1000, seed: int = 0
+) -> Effect:
+    """Pair accuracy of the runs ``b`` minus those of ``a`` (paired by seed and caption), with its interval."""
+    (seeds_a, pair_a), (seeds_b, pair_b) = run_ranks(grid, a, "pair"), run_ranks(grid, b, "pair")
+    if seeds_a != seeds_b:
+        raise ValueError(f"the two sides ran with different seeds ({seeds_a} vs {seeds_b})")
+    return pair_accuracy_gain(pair_a, pair_b, pair_caption_clusters(test), n_boot=n_boot, seed=seed)
+
+
+def sampling_interaction(
+    grid: GridResult, a: dict[str, Any], b: dict[str, Any], group: Sequence[str] = MOTION_CATEGORIES,
+    *, metric: str = "R@1", n_boot: int = 1000, seed: int = 0,
+) -> tuple[Effect, dict[str, float]]:  # fmt: skip
+    """How much more ``b`` loses against ``a`` (t2v ``metric``) on the ``group`` categories than on the
+    others (:func:`vtr.calibration.category_interaction`), e.g. mean-frame vs uniform sampling on
+    the motion categories vs the static clips."""
+    (seeds_a, ranks_a), (seeds_b, ranks_b) = run_ranks(grid, a), run_ranks(grid, b)
+    if seeds_a != seeds_b:
+        raise ValueError(f"the two sides ran with different seeds ({seeds_a} vs {seeds_b})")
+    return category_interaction(ranks_a, ranks_b, grid.categories, group, grid.caption_clusters,
+                                metric=metric, n_boot=n_boot, seed=seed)  # fmt: skip
+
+
+def effects_table(effects: dict[str, Effect]) -> pd.DataFrame:
+    """One row per named effect: difference, interval, p, whether the interval excludes 0."""
+    return pd.DataFrame(
+        [{"comparison": name, "diff": e.diff, "low": e.low, "high": e.high, "p": e.p_value,
+          "excludes_0": e.excludes_zero, "queries": e.n_queries, "seeds": e.n_seeds}
+         for name, e in effects.items()]
+    ).set_index("comparison")  # fmt: skip
+
+
+def describe_effects(effects: dict[str, Effect]) -> str:
+    """One sentence per effect, saying whether its interval excludes zero (built from the numbers)."""
+    sentences = []
+    for name, e in effects.items():
+        verdict = ("its interval excludes zero" if e.excludes_zero
+                   else "its interval includes zero: no difference shown")  # fmt: skip
+        sentences.append(f"{e.describe(name)}; {verdict}.")
+    return " ".join(sentences)

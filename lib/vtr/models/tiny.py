@@ -276,6 +276,7 @@ def pretrain(
     device: str = "cpu",
     out_dir: str | Path | None = None,
     progress: bool = True,
+    catalog_stills: tuple[StillSet, ...] = (),
 ) -> PretrainResult:
     """Train ``arch`` from random weights with the CLIP objective on stills (and ``clips``), through
     :func:`vtr.train.fit`; stop when held-out accuracy saturates.
@@ -288,7 +289,8 @@ def pretrain(
     captions (:func:`zero_shot_metrics`, ``appearance_top1``); training stops at
     ``cfg.target_accuracy`` or after ``cfg.patience`` epochs without improvement, and the best
     epoch's weights are returned. The final ``val_*`` / ``test_*`` metrics rank among every distinct
-    caption of all splits. Deterministic for a given seed and thread count.
+    caption of the still sets that carry attributes (``train`` unless it is the pool's, ``heldout``,
+    ``test`` and ``catalog_stills``). Deterministic for a given seed and thread count.
     """
     seed_everything(seed)
     encoder = create_encoder(arch, "", device=device, batch_size=256)
@@ -342,7 +344,9 @@ def pretrain(
         )  # fmt: skip
     # fit restored the best epoch's weights; its batch-norm statistics were computed before saving.
     model.eval()
-    catalog = caption_catalog(train, heldout, *([test] if test is not None else []))
+    # Pool stills carry no attributes: a caption of theirs could not be scored attribute by attribute.
+    sets = [s for s in (train, heldout, test, *catalog_stills) if s is not None and all(s.attributes)]
+    catalog = caption_catalog(*sets)
     catalog_embeddings = encoder.encode_text(list(catalog))
     metrics = zero_shot_metrics(encoder, heldout, catalog, "val_", catalog_embeddings)
     if test is not None:
@@ -390,7 +394,7 @@ def trend_head_path(profile: Profile) -> Path:
     return tiny_checkpoint_path(profile).with_suffix(".trend.pt")
 
 
-def _training_sets(profile: Profile) -> tuple[StillSet, StillSet, StillSet, ClipSet | None]:
+def _training_sets(profile: Profile) -> tuple[StillSet, StillSet, StillSet, ClipSet | None, StillSet]:
     """Training stills (the pool's, or the world's training stills) and clips; held-out world stills."""
     from vtr.data.synthetic import sample_world
     from vtr.data.synthetic.pretraining import pretraining_pool
@@ -398,13 +402,15 @@ def _training_sets(profile: Profile) -> tuple[StillSet, StillSet, StillSet, Clip
     world = sample_world(profile)
     train, val, test = (as_still_set(world.stills(split)) for split in ("train", "val", "test"))
     cfg = profile.tiny
+    world_train = train
     if cfg.pool_stills <= 0 and cfg.pool_clips <= 0:
-        return train, val, test, None
+        return train, val, test, None, world_train
     pool = pretraining_pool(profile.world, cfg, profile.seed)
     if cfg.pool_stills > 0:
         # The pool's stills carry no attribute table: held-out metrics read the world's stills.
         train = StillSet(pool.still_images, pool.still_captions, [{} for _ in pool.still_captions])
-    return train, val, test, ClipSet(pool.clip_frames, pool.clip_captions) if cfg.pool_clips > 0 else None
+    clips = ClipSet(pool.clip_frames, pool.clip_captions) if cfg.pool_clips > 0 else None
+    return train, val, test, clips, world_train
 
 
 def _save_state(path: Path, state: dict[str, torch.Tensor]) -> None:
@@ -424,10 +430,10 @@ def ensure_tiny_checkpoint(profile: Profile, *, progress: bool = True) -> Path:
     path = tiny_checkpoint_path(profile)
     if path.is_file() and path.with_suffix(".json").is_file() and trend_head_path(profile).is_file():
         return path
-    train, val, test, clips = _training_sets(profile)
+    train, val, test, clips, world_train = _training_sets(profile)
     result = pretrain(
         train, val, profile.tiny, clips=clips, seed=profile.seed, test=test, device="cpu",
-        out_dir=path.with_suffix(".run"), progress=progress,
+        out_dir=path.with_suffix(".run"), progress=progress, catalog_stills=(world_train,),
     )  # fmt: skip
     _save_state(trend_head_path(profile), result.trend_state)
     _save_state(path, result.state_dict)

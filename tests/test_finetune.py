@@ -303,3 +303,36 @@ def test_loss_options_come_from_the_table(cfg) -> None:
     assert FT.loss_options(cfg.finetune, "infonce") == {}
     with pytest.raises(ValueError, match="unknown loss"):
         FT.loss_options(cfg.finetune, "triplet")
+
+
+def test_text_tower_tuning_on_cached_frames_leaves_the_encoder_alone(cfg, tmp_path: Path) -> None:
+    from vtr.models.encoders import create_encoder
+
+    torch.manual_seed(0)
+    encoder = create_encoder("vtr-tiny", "", device="cpu", batch_size=16)
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    n, captions = 8, [f"a shape moves {d}" for d in ("left", "right", "up", "down")] * 2
+    dim = encoder.output_dim
+    frames = F.normalize(torch.randn(n, 3, dim), dim=-1)
+    text = FT.caption_features(encoder, captions)
+    split = FT.FeatureSplit(
+        name="train", ids=[f"v{i}" for i in range(n)], categories=["c"] * n, captions=captions,
+        caption_to_video=np.arange(n), text=text, video=VideoFeatures(frames, torch.ones(n, 3, dtype=torch.bool)),
+        token_ids=encoder.tokenizer(captions),
+    )  # fmt: skip
+    tuned = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, text_blocks=1))
+    tuned = dataclasses.replace(tuned, train=dataclasses.replace(cfg.train, epochs=1, batch_size=4, lr_encoder=1e-2))
+    model, result = FT.train_one(tuned, FT.RunSpec("dual", "infonce", "uniform", 0), split, None,
+                                 out_dir=tmp_path, encoder=encoder)  # fmt: skip
+    assert model.backbone is None and model.text_backbone is not None
+    assert np.isfinite(result.history["train_loss"]).all()
+    after = model.text_backbone.clip.state_dict()
+    assert not torch.equal(after["transformer.resblocks.3.mlp.c_fc.weight"],
+                           before["transformer.resblocks.3.mlp.c_fc.weight"])  # fmt: skip
+    assert not torch.equal(after["token_embedding.weight"], before["token_embedding.weight"])
+    assert torch.equal(after["transformer.resblocks.0.mlp.c_fc.weight"], before["transformer.resblocks.0.mlp.c_fc.weight"])
+    for name, value in encoder.model.state_dict().items():  # the shared encoder is untouched
+        assert torch.equal(value, before[name]), name
+    assert encoder.model.visual is not None
+    metrics = FT.evaluate(model, dataclasses.replace(split, name="test"), tuned.finetune, n_boot=50).metrics
+    assert 0 <= metrics["t2v_R@1"] <= 100

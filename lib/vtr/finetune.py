@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -181,7 +182,8 @@ def build_features(
     for i, record in enumerate(ok):
         captions.extend(record.captions)
         owners.extend([i] * len(record.captions))
-    token_ids = encoder.tokenizer(captions) if raw else None
+    tune_text = raw or cfg.finetune.text_blocks > 0
+    token_ids = encoder.tokenizer(captions) if tune_text else None
     if not raw and text is None:
         text = caption_features(encoder, captions)
     if text is not None and len(text) != len(captions):
@@ -271,17 +273,51 @@ def unfreeze_last_blocks(clip: nn.Module, n: int) -> list[str]:
     return [name for name, p in clip.named_parameters() if p.requires_grad]
 
 
-class FinetuneModel(nn.Module):
-    """A scorer, with an optional tunable encoder in front of it."""
+class TextBackbone(nn.Module):
+    """A copy of the text tower with its last ``blocks`` blocks, final norm, projection and token
+    embeddings trainable, for tuning the text side on cached (frozen) frame features.
 
-    def __init__(self, scorer: DualEncoderScorer, backbone: EncoderBackbone | None = None) -> None:
+    The copy keeps every run starting from the same pretrained weights; the image tower is dropped
+    from it, since the frame features come from the embedding cache."""
+
+    def __init__(self, encoder: Encoder, blocks: int) -> None:
+        super().__init__()
+        visual = encoder.model.visual
+        encoder.model.visual = None  # not copied: the frames are cached features
+        try:
+            self.clip = copy.deepcopy(encoder.model)
+        finally:
+            encoder.model.visual = visual
+        for p in self.clip.parameters():
+            p.requires_grad_(False)
+        trainable = [*list(self.clip.transformer.resblocks)[-blocks:], self.clip.ln_final, self.clip.token_embedding]
+        for module in trainable:
+            for p in module.parameters():
+                p.requires_grad_(True)
+        projection = self.clip.text_projection
+        (projection.weight if isinstance(projection, nn.Linear) else projection).requires_grad_(True)
+
+    def text(self, token_ids: Tensor) -> TextFeatures:
+        return text_token_features(self.clip, token_ids)
+
+
+class FinetuneModel(nn.Module):
+    """A scorer, with an optional tunable encoder (or text tower alone) in front of it."""
+
+    def __init__(
+        self, scorer: DualEncoderScorer, backbone: EncoderBackbone | None = None,
+        text_backbone: TextBackbone | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.scorer = scorer
         self.backbone = backbone
+        self.text_backbone = text_backbone
 
     def features(self, split: FeatureSplit, vid: Tensor, cap: Tensor) -> tuple[TextFeatures, VideoFeatures]:
         """Features of videos ``vid`` and captions ``cap`` of ``split`` on the model's device."""
         device = next(self.scorer.parameters()).device
+        if self.backbone is None and self.text_backbone is not None:
+            return self.text_backbone.text(split.token_ids[cap].to(device)), split.video.index(vid).to(device)
         if self.backbone is None:
             return split.text.index(cap).to(device), split.video.index(vid).to(device)
         return (
@@ -308,7 +344,9 @@ def build_model(cfg: Profile, scorer: str, dim: int, encoder: Encoder | None = N
     if ft.temporal == "trend" and ft.trend_init:
         _start_from_pretrained_trend(cfg, model)
     backbone = EncoderBackbone(encoder, ft.unfreeze_blocks) if ft.unfreeze_blocks > 0 and encoder else None
-    return FinetuneModel(model, backbone)
+    text_backbone = (TextBackbone(encoder, ft.text_blocks)
+                     if ft.text_blocks > 0 and backbone is None and encoder else None)  # fmt: skip
+    return FinetuneModel(model, backbone, text_backbone)
 
 
 def _start_from_pretrained_trend(cfg: Profile, scorer: DualEncoderScorer) -> None:
@@ -395,6 +433,13 @@ def _all_features(
     model: FinetuneModel, split: FeatureSplit, batch: int
 ) -> tuple[TextFeatures, VideoFeatures]:
     device = next(model.scorer.parameters()).device
+    if model.backbone is None and model.text_backbone is not None:
+        parts = [model.text_backbone.text(split.token_ids[s : s + batch].to(device))
+                 for s in range(0, len(split.captions), batch)]  # fmt: skip
+        length = max(int(p.mask.sum(dim=1).max()) for p in parts)
+        text = TextFeatures(*(torch.cat([getattr(p, f)[:, :length] if f != "pooled" else p.pooled for p in parts])
+                              for f in ("pooled", "tokens", "mask")))  # fmt: skip
+        return text, split.video.to(device)
     if model.backbone is None:
         return split.text.to(device), split.video.to(device)
     texts = [
@@ -548,7 +593,7 @@ def train_one(
         return {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
 
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs or cfg.train.epochs)
-    backbone = model.backbone
+    backbone = model.backbone if model.backbone is not None else model.text_backbone
     groups = param_groups(
         backbone.named_parameters() if backbone is not None else [],
         model.scorer.named_parameters(),

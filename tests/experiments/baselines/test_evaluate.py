@@ -10,15 +10,14 @@ import pytest
 
 from vtr import video
 from vtr.config import load_profile
-from vtr.data.manifest import ClipRecord, DataWarning
+from vtr.data.manifest import ClipRecord
 from vtr.data.sources import ClipSet
 from vtr.embeddings import VideoEmbeddings
 from vtr.models.encoders import Encoder
-from vtr.zero_shot import (
+from vtr.experiments.baselines.evaluate import (
     ZeroShotRun,
     aligned_queries,
     best_and_worst,
-    msrvtt_test_clips,
     partner_confusion,
     zero_shot_run,
     zero_shot_sweep,
@@ -112,7 +111,7 @@ def test_outcomes_margin_partner_and_confusion_by_hand() -> None:
 
 
 def test_pair_outcomes_and_sweep_differences_by_hand() -> None:
-    from vtr.zero_shot import sweep_differences
+    from vtr.experiments.baselines.evaluate import sweep_differences
 
     sim = np.array([[0.9, 0.5, 0.1], [0.8, 0.6, 0.2], [0.7, 0.1, 0.3], [0.2, 0.4, 0.1]])
     run = _hand_run(sim, [0, 1, 2, 0], {"a": "b", "b": "a", "c": None})
@@ -145,20 +144,6 @@ def test_aligned_queries_raise_when_nothing_decoded(clips: ClipSet) -> None:
     nothing = VideoEmbeddings([], np.zeros((0, 1, 2), np.float32), {"v0": "bad"}, ["v0"])
     with pytest.raises(ValueError, match="no clip decoded"):
         aligned_queries(clips, nothing)
-
-
-def test_msrvtt_second_test_set_only_when_configured(tmp_path: Path, shared_data: Path) -> None:
-    assert msrvtt_test_clips(load_profile("sample")) is None
-    missing = load_profile(
-        "sample", {"data.msrvtt_annotations": str(tmp_path / "nope"), "data.root": str(tmp_path)}
-    )
-    with pytest.warns(DataWarning, match="MSR-VTT not found"):
-        assert msrvtt_test_clips(missing) is None
-    real = load_profile(
-        "sample", {"data.msrvtt_annotations": str(shared_data / "msrvtt"), "data.root": str(tmp_path)}
-    )
-    test_1k = msrvtt_test_clips(real)
-    assert test_1k is not None and len(test_1k) == 1000
 
 
 def test_viclip_with_random_weights_runs_notebook_01s_zero_shot_path(

@@ -1,9 +1,8 @@
-"""Zero-shot video-text retrieval: a frozen CLIP, frames mean-pooled into a video embedding.
+"""Stage 3 of notebook 01: zero-shot retrieval scored by :mod:`vtr.evaluation`, the sweep and its tests.
 
-With a video encoder (``model.arch: viclip-l14``) the video embedding is ViCLIP's one joint pass
-over the clip instead; the protocol is in :mod:`vtr.models.viclip`.
-
-The code behind notebook ``01_baselines``; every number it reports comes from here.
+A frozen CLIP, frames mean-pooled into a video embedding. With a video encoder
+(``model.arch: viclip-l14``) the video embedding is ViCLIP's one joint pass over the clip instead;
+the protocol is in :mod:`vtr.models.viclip`.
 
     encoder = load_encoder(cfg)
     clips = load_clips(cfg, "test")
@@ -25,25 +24,19 @@ in ``run.errors``; the query count in the metrics says how many remained.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from vtr import metrics as M
-from vtr.config import Profile
-from vtr.data.manifest import DataWarning
-from vtr.data.msrvtt import load_msrvtt
 from vtr.data.sources import ClipSet
 from vtr.embeddings import VideoEmbeddings, embed_texts, embed_videos
 from vtr.evaluation import HardPairs, evaluate_retrieval, hard_pairs
 from vtr.models.encoders import Encoder
-from vtr.paths import resolve
 from vtr.progress import show_progress
 
 
@@ -280,30 +273,111 @@ def best_and_worst(outcomes: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     return pd.concat([best.assign(kind="best"), worst.assign(kind="worst")])
 
 
-def msrvtt_test_clips(profile: Profile) -> ClipSet | None:
-    """MSR-VTT 1k-A as a second test set, when the profile names its annotations and videos.
+# ------------------------------------------------------------------------------ what notebook 01 keeps
 
-    None when ``data.msrvtt_annotations`` is unset, when MSR-VTT already is the profile's own
-    source, or when the folders do not exist yet (a warning names them).
-    """
-    data = profile.data
-    if not data.msrvtt_annotations or data.source == "msrvtt":
-        return None
-    annotations, videos = resolve(data.msrvtt_annotations), resolve(data.root)
-    if not annotations.is_dir() or not videos.is_dir():
-        warnings.warn(
-            f"MSR-VTT not found (data.msrvtt_annotations={annotations}, data.root={videos}); "
-            "see data/README.md to prepare it",
-            DataWarning,
-            stacklevel=2,
-        )
-        return None
-    return ClipSet("MSR-VTT 1k-A", "test", list(load_msrvtt(annotations, "test_1k", videos)), videos)
+#: The metrics of each test set's run that notebook 01 saves (as ``<test set>_<key>``).
+RUN_KEYS = (
+    "t2v_R@1", "t2v_R@1_lo", "t2v_R@1_hi", "t2v_R@5", "t2v_R@10", "t2v_MedR", "t2v_MeanR",
+    "v2t_R@1", "v2t_R@5", "v2t_R@10", "v2t_MedR", "v2t_MeanR", "dsl_t2v_R@1", "dsl_v2t_R@1",
+    "alignment_loss", "cosine_top1", "cosine_gap", "n_queries", "n_videos",
+)  # fmt: skip
+#: With hard pairs, the pair accuracy keys saved beside :data:`RUN_KEYS`.
+PAIR_KEYS = ("pair_acc", "pair_acc_lo", "pair_acc_hi", "pair_n")
 
 
-def clip_path(clips: ClipSet, clip_id: str) -> Path:
-    """The video file of ``clip_id`` in ``clips``."""
-    for record in clips.records:
-        if record.id == clip_id:
-            return record.video_path(clips.base_dir)
-    raise KeyError(f"{clips.name} {clips.split}: no clip {clip_id!r}")
+def run_metrics(name: str, run: ZeroShotRun) -> dict[str, float]:
+    """The saved metrics of one test set's run: :data:`PAIR_KEYS` (with hard pairs), :data:`RUN_KEYS`,
+    and ``partner_confusion`` where some query ranks its hard-pair partner first."""
+    m = run.metrics
+    out = {f"{name}_{key}": m[key] for key in PAIR_KEYS if "pair_acc" in m}
+    out |= {f"{name}_{key}": m[key] for key in RUN_KEYS}
+    outcomes = run.outcomes()
+    if outcomes["top1_is_partner"].any():
+        out[f"{name}_partner_confusion"] = partner_confusion(outcomes)
+    return out
+
+
+def metric_tables(run: ZeroShotRun) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plain metrics with their intervals, and the dual-softmax (DSL) ones, as display tables."""
+    m = run.metrics
+    cis = {k: (m[f"{k}_lo"], m[f"{k}_hi"]) for k in m if f"{k}_lo" in m}
+    plain = M.metrics_table(m, cis, v2t_label=run.v2t_label)
+    dsl = M.metrics_table(m, prefix="dsl_", v2t_label=run.v2t_label).rename(index=lambda r: f"{r} (DSL)")
+    return plain, dsl
+
+
+def published_comparison(run: ZeroShotRun, system: str, keys: Sequence[str] = ("t2v_R@1", "t2v_R@5", "t2v_R@10",
+                         "t2v_MedR")) -> pd.DataFrame:  # fmt: skip
+    """The published zero-shot CLIP B/32 MSR-VTT 1k-A figure (:mod:`vtr.anchors`, with its source) above
+    ``run``'s, labelled ``system``."""
+    from vtr.anchors import anchor
+
+    published = anchor("msrvtt-1ka-clip-b32-zero-shot")
+    return pd.DataFrame(
+        [{k: published.metrics[k] for k in keys}, {k: run.metrics[k] for k in keys}],
+        index=[f"{published.system} ({published.source})", system],
+    ).round(1)
+
+
+@dataclass
+class Sweep:
+    """Notebook 01's strategy x frame-count sweep on one test set, and every setting against the reference."""
+
+    runs: dict[tuple[str, int], ZeroShotRun]
+    table: pd.DataFrame  # sweep_table rows of the frame counts shown
+    differences: pd.DataFrame  # sweep_differences against `reference`, Holm-corrected
+    reference: tuple[str, int]
+
+    @property
+    def n_real(self) -> int:
+        """How many t2v R@1 differences from the reference are real after the Holm correction."""
+        return int(self.differences["real"].sum()) if len(self.differences) else 0
+
+    def shown(self) -> pd.DataFrame:
+        """The columns of the sweep the notebook displays."""
+        columns = ["strategy", "n_frames", "t2v_R@1", "t2v_R@5", "t2v_MedR", "v2t_R@1", "alignment_loss",
+                   "cosine_gap", *(c for c in ("pair_acc", "pair_acc_lo", "pair_acc_hi") if c in self.table)]  # fmt: skip
+        return self.table[columns]
+
+    def saved_metrics(self) -> dict[str, float | int | str]:
+        """Each setting's t2v R@1 (and pair accuracy), the reference and the counts of real differences."""
+        out: dict[str, float | int | str] = {}
+        for _, row in self.table.iterrows():
+            out[f"sweep_{row['strategy']}_{row['n_frames']}_t2v_R@1"] = row["t2v_R@1"]
+            if "pair_acc" in row:
+                out[f"sweep_{row['strategy']}_{row['n_frames']}_pair_acc"] = row["pair_acc"]
+        out["sweep_reference"] = f"{self.reference[0]}/{self.reference[1]}"
+        out["sweep_n_real_R@1_differences"] = self.n_real
+        out["sweep_n_comparisons"] = len(self.differences)
+        if "pair_real" in self.differences:
+            out["sweep_n_real_pair_acc_differences"] = int(self.differences["pair_real"].sum())
+        return out
+
+
+def profile_sweep(
+    encoder: Encoder,
+    clips: ClipSet,
+    strategies: Sequence[str],
+    frame_counts: Sequence[int],
+    reference: tuple[str, int],
+    size: int | None = None,
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    n_boot: int = 1000,
+    progress: bool = True,
+) -> Sweep:
+    """:func:`sweep_runs` over ``frame_counts`` and the reference's frame count (which the differences
+    need even when it is not shown), the table of the shown ``frame_counts``, and :func:`sweep_differences`."""
+    counts = sorted(set(frame_counts) | {reference[1]})
+    runs = sweep_runs(encoder, clips, strategies, counts, size, seed=seed, cache_dir=cache_dir, n_boot=n_boot,
+                      progress=progress)  # fmt: skip
+    table = sweep_table(runs)
+    table = table[table["n_frames"].isin(list(frame_counts))].reset_index(drop=True)
+    return Sweep(runs, table, sweep_differences(runs, reference, n_boot=n_boot, seed=seed), reference)
+
+
+def category_metrics(per_category: pd.DataFrame, prefix: str = "test") -> dict[str, float]:
+    """``<prefix>_category_<category>_R@1`` for every row of :meth:`ZeroShotRun.per_category`."""
+    return {f"{prefix}_category_{c}_R@1": float(r) for c, r in zip(per_category["category"], per_category["R@1"],
+                                                                   strict=True)}  # fmt: skip

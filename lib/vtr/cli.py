@@ -133,7 +133,7 @@ def _add_train(commands: Subparsers) -> None:
         help="train the notebooks' fine-tuning grids, on several GPUs with --nproc",
         description=(
             "Train the fine-tuning grids of notebooks 02 and 03 exactly as the notebooks would (same runs "
-            "folders and run keys, see vtr.grids), so the notebooks afterwards reload the finished runs "
+            "folders and run keys, see vtr.experiments.finetune_grids), so the notebooks afterwards reload the finished runs "
             "instead of training. With --nproc N > 1 the command re-runs itself under torchrun "
             "(python -m torch.distributed.run --standalone --nproc_per_node N): one process per GPU, DDP."
         ),
@@ -176,7 +176,7 @@ def train_argv(
 
 
 def _train(args: argparse.Namespace) -> int:
-    from vtr.grids import GRIDS
+    from vtr.experiments.finetune_grids import GRIDS
 
     if args.nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
@@ -191,7 +191,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.nproc > 1 and "LOCAL_RANK" not in os.environ:  # LOCAL_RANK: already one of torchrun's processes
         argv = train_argv(args.profile, args.overrides, numbers, progress=not args.no_progress)
         return subprocess.run(torchrun_command(argv, args.nproc)).returncode
-    from vtr.grids import train_grids
+    from vtr.experiments.finetune_grids import train_grids
 
     results = train_grids(cfg, numbers, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:

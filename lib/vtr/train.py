@@ -43,7 +43,7 @@ under DDP resumes in one process and vice versa; only a resume with the same num
 repeats the uninterrupted run exactly (the batches per step and the schedule's length differ).
 
 The full profile on a machine with several GPUs: the notebooks run in one Jupyter kernel each, so
-they train on one GPU. ``vtr train --profile full --nproc N`` (:mod:`vtr.grids`) trains notebooks
+they train on one GPU. ``vtr train --profile full --nproc N`` (:mod:`vtr.experiments.finetune_grids`) trains notebooks
 02 and 03's grids under torchrun with the notebooks' run keys, and ``python run_all.py --profile
 full`` (``--gpus auto``, the default) runs it first whenever the profile trains on CUDA and torch
 sees several GPUs; the notebooks then find each run's finished ``last.pt`` and do not train again.

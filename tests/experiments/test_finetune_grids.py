@@ -1,4 +1,4 @@
-"""vtr.grids / ``vtr train``: the notebooks' grids trained under torchrun, then reused by the notebooks.
+"""vtr.experiments.finetune_grids / ``vtr train``: the notebooks' grids trained under torchrun, then reused by the notebooks.
 
 One ``vtr train --nproc 2`` (two gloo processes on the CPU) trains notebook 02's grid shrunk to two
 tiny runs (the dual scorer, whose loss gathers across ranks, and cross-attention, whose negatives are
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from vtr import train as T
-from vtr.grids import GRIDS, train_grids
+from vtr.experiments.finetune_grids import GRIDS, train_grids
 from vtr.paths import project_root
 
 ROOT = project_root()

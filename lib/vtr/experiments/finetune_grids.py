@@ -1,16 +1,19 @@
 """The fine-tuning grids of notebooks 02 and 03 outside Jupyter, so that they can train on several GPUs.
 
+Each grid is planned by its notebook's package (:func:`vtr.experiments.crossattn_hnac.data.plan`,
+:func:`vtr.experiments.fusion_sampling.data.plan`); this module holds what they share: the
+:class:`Grid` plan, and :func:`train_grids`, which ``vtr train`` calls.
+
     vtr train --profile full --nproc 4     # = python -m torch.distributed.run --nproc_per_node 4 -m vtr.cli train
     python run_all.py --profile full       # --gpus auto (default): runs the line above first when the
                                            # profile trains on CUDA and torch sees several GPUs
 
 A notebook runs in one Jupyter kernel, so it trains on one device. Notebooks 02 and 03 plan their runs
-with :func:`cross_attention_grid` and :func:`fusion_grid` (features, :class:`~vtr.finetune.RunSpec`
-lists, ``epochs``); :func:`train_grids` takes the same plans to the same :func:`vtr.finetune.run_grid`
-call. Checkpoint folders are named by
+with their package's ``data.plan`` (features, :class:`~vtr.finetune.RunSpec` lists, ``epochs``);
+:func:`train_grids` takes the same plans to the same :func:`vtr.finetune.run_grid` call. Checkpoint folders are named by
 :func:`vtr.finetune.run_key`, which hashes every setting, so the notebooks find the finished runs
 afterwards and :func:`vtr.train.fit` reloads them instead of training (the test grid of
-``tests/test_grids.py`` executes the notebooks' own cells to check that).
+``tests/experiments/test_finetune_grids.py`` executes the notebooks' own cells to check that).
 
 Under torchrun each process trains with DDP (:mod:`vtr.train`): ``train.batch_size`` is per process,
 so N processes train on a global batch N times larger than a single-process run of the same profile
@@ -22,7 +25,7 @@ of their own rank's batch only (:func:`vtr.finetune.train_one`).
 from __future__ import annotations
 
 import contextlib
-import itertools
+import importlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.distributed as dist
 
-from vtr.finetune import FeatureSplit, GridResult, RunSpec, build_features, default_runs_dir, run_grid
+from vtr.finetune import FeatureSplit, GridResult, RunSpec, default_runs_dir, run_grid
 from vtr.runtime import resolve_device, seed_everything
 from vtr.train import Ranks, init_distributed
 
@@ -52,39 +55,15 @@ class Grid:
     epochs: int | None
 
 
-def cross_attention_grid(cfg: Profile, encoder: Encoder) -> Grid:
-    """Notebook 02: every scorer x loss x seed on ``video.strategy``, validated on the val split."""
-    ft, strategy = cfg.finetune, cfg.video.strategy
-    train, val, test = (build_features(cfg, encoder, name, strategy) for name in ("train", "val", "test"))
-    specs = [
-        RunSpec(s, loss, strategy, seed)
-        for s, loss, seed in itertools.product(ft.scorers, ft.losses, ft.seeds)
-    ]
-    return Grid("02_cross_attention_hnac", specs, {strategy: (train, val, test)}, None)
+# notebook number -> the package whose ``data.plan(cfg, encoder)`` plans its grid
+GRIDS: dict[int, str] = {2: "vtr.experiments.crossattn_hnac", 3: "vtr.experiments.fusion_sampling"}
 
 
-def fusion_grid(cfg: Profile, encoder: Encoder) -> Grid:
-    """Notebook 03: the fusion scorer, every sampling strategy x loss x seed, ``min(10, epochs)`` epochs."""
-    ft = cfg.finetune
-    splits: Splits = {}
-    text = {}
-    for strategy in ft.strategies:
-        parts = []
-        for name in ("train", "test"):
-            split = build_features(cfg, encoder, name, strategy, text=text.get(name))
-            if split.text is not None:
-                text.setdefault(name, split.text)  # caption features do not depend on the strategy
-            parts.append(split)
-        splits[strategy] = (parts[0], None, parts[1])
-    specs = [
-        RunSpec("fusion", loss, strategy, seed)
-        for strategy, loss, seed in itertools.product(ft.strategies, ft.losses, ft.seeds)
-    ]
-    return Grid("03_fusion_sampling", specs, splits, min(10, cfg.train.epochs))
-
-
-# notebook number -> the grid it trains
-GRIDS = {2: cross_attention_grid, 3: fusion_grid}
+def plan_grid(number: int, cfg: Profile, encoder: Encoder) -> Grid:
+    """The grid notebook ``number`` trains (its package's ``data.plan``), imported when asked for."""
+    if number not in GRIDS:
+        raise ValueError(f"notebooks [{number}] train no grid; those with one: {sorted(GRIDS)}")
+    return importlib.import_module(f"{GRIDS[number]}.data").plan(cfg, encoder)
 
 
 def train_grids(
@@ -107,12 +86,16 @@ def train_grids(
         with _main_rank_first(ranks):
             seed_everything(cfg.seed)  # as the notebook does before loading: random weights match too
             encoder = load_encoder(cfg, device=device)
-            grid = GRIDS[number](cfg, encoder)
-        results[number] = run_grid(
-            cfg, grid.specs, grid.splits, out_root=default_runs_dir(cfg, grid.notebook), encoder=encoder,
-            epochs=grid.epochs, progress=progress and ranks.main,
-        )  # fmt: skip
+            grid = plan_grid(number, cfg, encoder)
+        results[number] = train_grid(cfg, grid, encoder, progress=progress and ranks.main)
     return results
+
+
+def train_grid(cfg: Profile, grid: Grid, encoder: Encoder | None = None, *, progress: bool = True) -> GridResult:
+    """Train (or reload) every run of ``grid`` under ``<data_dir>/runs/<notebook>`` and test it
+    (:func:`vtr.finetune.run_grid`): the call notebooks 02 and 03 make, and ``vtr train`` too."""
+    return run_grid(cfg, grid.specs, grid.splits, out_root=default_runs_dir(cfg, grid.notebook), encoder=encoder,
+                    epochs=grid.epochs, progress=progress)  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -56,7 +56,7 @@ text               32 tokens                                    77 tokens
 
 OpenCV's bilinear resize works in fixed point, so pixels can differ from vtr's by one level.
 
-Protocol for MSR-VTT numbers (``vtr.zero_shot``, notebook 01): the 1k-A test (1000 clips, one
+Protocol for MSR-VTT numbers (:mod:`vtr.experiments.baselines`, notebook 01): the 1k-A test (1000 clips, one
 caption each, ``msrvtt_recall.test_split: test_1k``), t2v R@1 from the cosine similarity of the clip
 embedding and the caption embedding, no re-ranking, no dual softmax, no prompt; fp16 autocast on
 CUDA, fp32 on CPU; frames by ``video.strategy`` / ``video.n_frames`` (``stride`` / ``8`` is the demo's

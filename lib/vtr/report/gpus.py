@@ -1,7 +1,7 @@
 """Training the fine-tuning grids on several GPUs before the notebooks (``--gpus``).
 
 The notebooks train on one device each. When the profile trains on CUDA and torch sees more than one
-GPU (or ``--gpus N`` with N > 1), the runner first runs ``vtr train --nproc N`` (:mod:`vtr.grids`: the
+GPU (or ``--gpus N`` with N > 1), the runner first runs ``vtr train --nproc N`` (:mod:`vtr.experiments.finetune_grids`: the
 grids of the selected notebooks 02 and 03 under torchrun, DDP); the notebooks then reload those
 finished runs instead of training. If that step fails the notebooks still run.
 """
@@ -46,7 +46,7 @@ def training_command(
     when none of them trains a grid or ``nproc`` is 1. Overrides are passed as JSON, which the YAML
     override parser reads back unchanged."""
     from vtr.cli import train_argv
-    from vtr.grids import GRIDS
+    from vtr.experiments.finetune_grids import GRIDS
 
     numbers = [nb.number for nb in notebooks if nb.number in GRIDS]
     if nproc <= 1 or not numbers:

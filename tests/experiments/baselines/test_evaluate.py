@@ -13,7 +13,6 @@ from vtr.config import load_profile
 from vtr.data.manifest import ClipRecord
 from vtr.data.sources import ClipSet
 from vtr.embeddings import VideoEmbeddings
-from vtr.models.encoders import Encoder
 from vtr.experiments.baselines.evaluate import (
     ZeroShotRun,
     aligned_queries,
@@ -22,6 +21,7 @@ from vtr.experiments.baselines.evaluate import (
     zero_shot_run,
     zero_shot_sweep,
 )
+from vtr.models.encoders import Encoder
 
 
 @pytest.fixture(scope="module")

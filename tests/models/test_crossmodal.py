@@ -98,3 +98,23 @@ def test_unknown_scorer() -> None:
         create_scorer("late-fusion", D)
     with pytest.raises(ValueError, match="tokens"):
         create_scorer("fusion", D, text="words")
+
+
+def test_scorers_are_one_registry_the_profile_validates_against() -> None:
+    from vtr.config import ConfigError, load_profile
+    from vtr.models.crossmodal import SCORERS, DualEncoderScorer, list_scorers, register_scorer
+
+    assert list_scorers() == ["dual", "crossattn", "fusion"]
+    with pytest.raises(ConfigError, match=r"late-fusion") as bad:
+        load_profile("sample", {"finetune.scorers": ["dual", "late-fusion"]})
+    assert "crossattn" in str(bad.value)  # the message lists the registered names
+
+    @register_scorer("plain-dual")
+    class PlainDual(DualEncoderScorer):
+        pass
+
+    try:
+        assert load_profile("sample", {"finetune.scorers": ["plain-dual"]}).finetune.scorers == ["plain-dual"]
+        assert type(create_scorer("plain-dual", D)) is PlainDual
+    finally:
+        SCORERS.unregister("plain-dual")

@@ -35,6 +35,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vtr.models.temporal import create_temporal_head, masked_mean
+from vtr.registry import Registry
+
+#: The scorers by name (``finetune.scorers`` in a profile is validated against it).
+SCORERS: Registry = Registry("scorer")
+register_scorer = SCORERS.register
+list_scorers = SCORERS.names
 
 # --------------------------------------------------------------------------------- features
 
@@ -101,6 +107,7 @@ def text_token_features(clip_model: nn.Module, token_ids: Tensor) -> TextFeature
 # --------------------------------------------------------------------------------- scorers
 
 
+@register_scorer("dual")
 class DualEncoderScorer(nn.Module):
     """Cosine of ``normalize(pooled + adapter(pooled))`` and ``temporal_head(frames)``; the adapter is a
     zero-initialised linear layer, so an untrained scorer is the frozen dual encoder (with mean pooling
@@ -185,6 +192,7 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, heads: int) -> Te
     return out.transpose(1, 2).reshape(p, lq, d)
 
 
+@register_scorer("crossattn")
 class CrossAttentionScorer(_PairScorer):
     """Text tokens attend to the frames and frames attend to the text tokens (seed 003's module).
 
@@ -247,6 +255,7 @@ class CrossAttentionScorer(_PairScorer):
         return (text_vec * video_vec).sum(-1)
 
 
+@register_scorer("fusion")
 class FusionScorer(_PairScorer):
     """A transformer encoder over ``[CLS | frames | text tokens]`` of a pair with a matching head.
 
@@ -314,18 +323,10 @@ class FusionScorer(_PairScorer):
         return (base_t[t_idx] * base_v[v_idx]).sum(-1) + match
 
 
-SCORERS: dict[str, type[DualEncoderScorer]] = {
-    "dual": DualEncoderScorer,
-    "crossattn": CrossAttentionScorer,
-    "fusion": FusionScorer,
-}
-
-
 def create_scorer(kind: str, dim: int, **kwargs: Any) -> DualEncoderScorer:
-    """``"dual"``, ``"crossattn"`` or ``"fusion"`` with the class's keyword options."""
-    if kind not in SCORERS:
-        raise ValueError(f"unknown scorer {kind!r}; known: {sorted(SCORERS)}")
-    return SCORERS[kind](dim, **kwargs)
+    """A registered scorer (``"dual"``, ``"crossattn"``, ``"fusion"``, or one added with
+    :func:`register_scorer`) with the class's keyword options; an unknown name lists the known ones."""
+    return SCORERS.create(kind, dim, **kwargs)
 
 
 __all__ = [
@@ -336,5 +337,7 @@ __all__ = [
     "TextFeatures",
     "VideoFeatures",
     "create_scorer",
+    "list_scorers",
+    "register_scorer",
     "text_token_features",
 ]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from vtr.keys import NOT_IN_KEYS, cache_root, canonical, hub_offline, run_key, unit_hash
+from vtr.keys import NOT_IN_KEYS, array_digest, cache_root, canonical, hub_offline, run_key, unit_hash
 
 
 @dataclass
@@ -55,3 +55,15 @@ def test_hub_offline(monkeypatch, value, expected):
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", value)
     assert hub_offline() is expected
+
+
+def test_array_digest_is_the_content_in_order():
+    import hashlib
+
+    import numpy as np
+
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, 2], dtype=np.int64)
+    by_hand = hashlib.blake2b(a.tobytes() + b.tobytes(), digest_size=8).hexdigest()
+    assert array_digest(a, b) == by_hand and len(array_digest(a)) == 16
+    assert array_digest(a.T.copy().T) == array_digest(a)  # memory layout does not matter, content does
+    assert array_digest(b, a) != by_hand and array_digest(a, size=4) != array_digest(a)[:8]

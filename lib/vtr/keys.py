@@ -1,4 +1,4 @@
-"""The one way to name cached work: run keys, the hash split, the cache root, the hub offline check.
+"""The one way to name cached work: run keys, array digests, the hash split, the cache root, the hub offline check.
 
 Every folder that holds finished work (a world, a checkpoint, cached features, a training run) is
 named by :func:`run_key` of what determines its content. Fields that cannot change a result are
@@ -69,6 +69,17 @@ def run_key(*parts: Any, size: int = 8, exclude: Iterable[str] = NOT_IN_KEYS) ->
     """
     payload = json.dumps(canonical(list(parts), exclude), sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(payload.encode("utf-8"), digest_size=size).hexdigest()
+
+
+def array_digest(*arrays: Any, size: int = 8) -> str:
+    """A hex key (``2 * size`` characters) of the arrays' contents: blake2b of their C-ordered bytes, in
+    order. For content that :func:`run_key` cannot take as JSON (feature matrices); pass the result to it."""
+    import numpy as np
+
+    digest = hashlib.blake2b(digest_size=size)
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def unit_hash(key: str, seed: int | None = None) -> float:

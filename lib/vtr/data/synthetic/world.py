@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from vtr.data.synthetic.scenes import (
     sprites,
     trajectory,
 )
+from vtr.keys import run_key
 from vtr.paths import resolve
 from vtr.progress import show_progress
 from vtr.video import write_video
@@ -154,11 +154,8 @@ def validate_config(cfg: WorldConfig) -> None:
 
 
 def world_key(cfg: WorldConfig, seed: int) -> str:
-    """Short hash of (config, seed, generator version): the cache folder's name."""
-    payload = json.dumps(
-        {"config": dataclasses.asdict(cfg), "seed": seed, "version": GENERATOR_VERSION}, sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    """The cache folder's name: :func:`vtr.keys.run_key` of (config, seed, generator version), 12 hex digits."""
+    return run_key({"config": cfg, "seed": seed, "version": GENERATOR_VERSION}, size=6)
 
 
 # ---------------------------------------------------------------------------------------------- plan

@@ -10,7 +10,6 @@ re-run resumes or reuses it and any change starts afresh.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from torch import Tensor, nn
 
 from vtr import metrics as M
 from vtr.experiments.msrvtt_recall.data import SplitData
-from vtr.keys import run_key
+from vtr.keys import array_digest, run_key
 from vtr.losses import hard_negative_info_nce, info_nce
 from vtr.models.projection import TextProjection, create_projection
 from vtr.models.temporal import create_temporal_head
@@ -91,10 +90,7 @@ class PairBatches:
 
 def features_digest(*arrays: np.ndarray) -> str:
     """A short hex digest of the arrays' bytes: the training features' content, for :func:`run_dir`."""
-    digest = hashlib.blake2b(digest_size=8)
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
+    return array_digest(*arrays)
 
 
 def run_dir(cfg: Profile, train: SplitData, name: str) -> Path:

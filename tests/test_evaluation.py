@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vtr import metrics as M
-from vtr.evaluation import evaluate_retrieval, first_caption_index
+from vtr.evaluation import evaluate_retrieval, first_caption_index, metrics_from_ranks
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -52,3 +52,25 @@ def test_hard_pairs_from_records_and_pair_metrics() -> None:
     out = evaluate_retrieval(texts, videos, [0, 0, 1, 2, 3], n_boot=50, dsl=False, pairs=pairs)
     assert out["pair_n"] == 3 and out["pair_acc"] == 100.0
     assert out["pair_acc_lo"] < 100.0 == out["pair_acc_hi"]
+
+
+def test_metrics_from_ranks_matches_evaluate_retrieval_on_a_plain_similarity():
+    """Ranks taken from the similarity give evaluate_retrieval's numbers; by hand on the ranks too."""
+    rng = np.random.default_rng(3)
+    text, video = rng.normal(size=(12, 8)), rng.normal(size=(6, 8))
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    video /= np.linalg.norm(video, axis=1, keepdims=True)
+    owners = np.repeat(np.arange(6), 2)
+    sim = (text @ video.T).astype(np.float32)
+    t2v, v2t = M.t2v_ranks(sim, owners), M.v2t_ranks(sim, owners)
+    ranked = metrics_from_ranks(t2v, v2t, t2v_clusters=owners, v2t_clusters=np.arange(6),
+                                square=sim[first_caption_index(owners)], n_boot=50)  # fmt: skip
+    full = evaluate_retrieval(text, video, owners, n_boot=50, dsl=False)
+    for key in ("t2v_R@1", "t2v_R@5", "t2v_MedR", "t2v_MeanR", "v2t_R@1", "v2t_MedR", "alignment_loss"):
+        assert ranked[key] == pytest.approx(full[key], rel=1e-5), key
+    assert ranked["t2v_R@1"] == pytest.approx(100 * np.mean(t2v == 1))
+    assert ranked["t2v_R@1_lo"] <= ranked["t2v_R@1"] <= ranked["t2v_R@1_hi"]
+    assert "pair_acc" not in ranked
+    with_pairs = metrics_from_ranks(t2v, v2t, pair_outcomes=np.array([True, False, True, True]), n_boot=10)
+    assert with_pairs["pair_acc"] == 75.0 and with_pairs["pair_n"] == 4.0
+    assert "alignment_loss" not in with_pairs  # no square matrix given

@@ -336,3 +336,17 @@ def test_text_tower_tuning_on_cached_frames_leaves_the_encoder_alone(cfg, tmp_pa
     assert encoder.model.visual is not None
     metrics = FT.evaluate(model, dataclasses.replace(split, name="test"), tuned.finetune, n_boot=50).metrics
     assert 0 <= metrics["t2v_R@1"] <= 100
+
+
+def test_run_key_names_the_spec_and_hashes_what_decides_the_weights() -> None:
+    cfg, spec = load_profile("sample"), FT.RunSpec("dual", "infonce", "uniform", 0)
+    key = FT.run_key(cfg, spec, {"epochs": None})
+    assert key.startswith("dual-infonce-uniform-s0-") and len(key.rsplit("-", 1)[1]) == 16
+    same = {"data_dir": "/elsewhere", "train.num_workers": 3, "finetune.n_boot": 7, "finetune.seeds": [5],
+            "video.strategy": "mean", "train.tensorboard": True}  # fmt: skip
+    for override, value in same.items():
+        assert FT.run_key(load_profile("sample", {override: value}), spec, {"epochs": None}) == key, override
+    for override, value in {"train.lr_head": 0.123, "finetune.hnac_margin": 0.7, "seed": 9}.items():
+        assert FT.run_key(load_profile("sample", {override: value}), spec, {"epochs": None}) != key, override
+    assert FT.run_key(cfg, spec, {"epochs": 3}) != key
+    assert FT.run_key(cfg, dataclasses.replace(spec, seed=1), {"epochs": None}) != key

@@ -1,10 +1,12 @@
-"""Scoring a retrieval system from its embeddings: every number the notebooks report, in one call.
+"""Scoring a retrieval system: every number the notebooks report, in one call.
 
 ``evaluate_retrieval`` turns L2-normalised text and video embeddings into the standard metrics
 (:mod:`vtr.metrics`): R@K / MedR / MeanR in both directions with bootstrap intervals, the
 dual-softmax variant reported separately, seed 003's scores (alignment loss, cosine top-1,
 cosine gap) and, where clips come in hard pairs, the pair accuracy, so that every notebook
-computes them the same way.
+computes them the same way. ``metrics_from_ranks`` builds the same dict from ranks computed elsewhere
+(:func:`vtr.finetune.evaluate`: pair scorers re-rank each query's shortlist, so no one similarity
+matrix gives the ranks).
 
 Intervals resample the independent unit: the clip with all its captions, or the hard-pair group
 (both clips of a pair and all their captions) when the clips' records name one
@@ -104,4 +106,42 @@ def evaluate_retrieval(
     out["cosine_gap"] = M.cosine_gap(sim, owners)
     if pairs is not None and pairs.any:
         out.update(pair_metrics(M.pair_outcomes(sim, owners, pairs.partner)))
+    return out
+
+
+def metrics_from_ranks(
+    t2v_ranks: np.ndarray,
+    v2t_ranks: np.ndarray,
+    *,
+    t2v_clusters: np.ndarray | None = None,
+    v2t_clusters: np.ndarray | None = None,
+    square: np.ndarray | None = None,
+    temperature: float = 0.07,
+    pair_outcomes: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ks: Sequence[int] = (1, 5, 10),
+    ci_metrics: Sequence[str] = ("R@1", "R@5", "R@10"),
+) -> dict[str, float]:
+    """The metrics of a system whose ranks were computed elsewhere (a re-ranking pair scorer, where no
+    single embedding similarity gives them): the same keys as :func:`evaluate_retrieval` without DSL.
+
+    ``t2v_*`` / ``v2t_*`` R@K / MedR / MeanR of the ranks, with the ``_lo`` / ``_hi`` bootstrap bounds of
+    ``ci_metrics`` resampling ``t2v_clusters`` (the unit of each caption) and ``v2t_clusters`` (of each
+    video); with ``square`` (each video's first caption scored against every video) ``alignment_loss``
+    (symmetric InfoNCE at ``temperature``) and ``cosine_gap``; with non-empty ``pair_outcomes`` the pair
+    accuracy (:func:`pair_metrics`).
+    """
+    out: dict[str, float] = {}
+    for direction, ranks, clusters in (("t2v", t2v_ranks, t2v_clusters), ("v2t", v2t_ranks, v2t_clusters)):
+        for name, value in M.recall_metrics(ranks, ks).items():
+            out[f"{direction}_{name}"] = value
+        for name in ci_metrics:
+            low, high = M.bootstrap_ci(ranks, name, n_boot=n_boot, seed=seed, clusters=clusters)
+            out[f"{direction}_{name}_lo"], out[f"{direction}_{name}_hi"] = low, high
+    if square is not None:
+        out["alignment_loss"] = M.info_nce_loss(square, temperature)
+        out["cosine_gap"] = M.cosine_gap(square)
+    if pair_outcomes is not None and pair_outcomes.size:
+        out.update(pair_metrics(pair_outcomes))
     return out

@@ -38,8 +38,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +55,8 @@ from vtr.calibration import Effect, category_interaction, pair_accuracy_gain
 from vtr.data.samplers import create_batch_sampler
 from vtr.data.sources import load_clips
 from vtr.embeddings import default_cache_dir, embed_videos
-from vtr.evaluation import HardPairs, first_caption_index, hard_pairs, pair_metrics
+from vtr.evaluation import HardPairs, first_caption_index, hard_pairs, metrics_from_ranks
+from vtr.keys import run_key as run_key_of
 from vtr.losses import contrastive_loss, get_loss
 from vtr.models.crossmodal import (
     DualEncoderScorer,
@@ -471,21 +470,11 @@ def evaluate(
     scores = score_retrieval(model, split, ft.rerank_k)
     owners = split.caption_to_video
     t2v, v2t = M.t2v_ranks(scores.ranking, owners), M.v2t_ranks(scores.v2t_ranking, owners)
-    out: dict[str, float] = {}
-    clusters = {"t2v": split.caption_clusters, "v2t": split.video_clusters}
-    for direction, ranks in (("t2v", t2v), ("v2t", v2t)):
-        for name, value in M.recall_metrics(ranks, (1, 5, 10)).items():
-            out[f"{direction}_{name}"] = value
-        for name in ("R@1", "R@5", "R@10"):
-            low, high = M.bootstrap_ci(ranks, name, n_boot=n_boot or ft.n_boot, seed=seed,
-                                       clusters=clusters[direction])  # fmt: skip
-            out[f"{direction}_{name}_lo"], out[f"{direction}_{name}_hi"] = low, high
-    out["alignment_loss"] = M.info_nce_loss(scores.square, ft.temperature)
-    out["cosine_gap"] = M.cosine_gap(scores.square)
     partner = split.pairs.partner if split.pairs is not None else np.full(len(split.ids), -1)
     outcomes = M.pair_outcomes(scores.ranking, owners, partner)
-    if outcomes.size:
-        out.update(pair_metrics(outcomes))
+    out = metrics_from_ranks(t2v, v2t, t2v_clusters=split.caption_clusters, v2t_clusters=split.video_clusters,
+                             square=scores.square, temperature=ft.temperature, pair_outcomes=outcomes,
+                             n_boot=n_boot or ft.n_boot, seed=seed)  # fmt: skip
     return Evaluation(out, t2v, v2t, scores, outcomes)
 
 
@@ -622,24 +611,19 @@ class GridResult:
 
 
 def run_key(cfg: Profile, spec: RunSpec, extra: dict[str, Any] | None = None) -> str:
-    """A stable name for a run's checkpoint folder: everything that decides its weights."""
-    payload = {
-        "spec": dataclasses.asdict(spec),
-        "world": dataclasses.asdict(cfg.world),
-        "video": {k: v for k, v in dataclasses.asdict(cfg.video).items() if k != "strategy"},
-        "data": dataclasses.asdict(cfg.data),
-        "model": dataclasses.asdict(cfg.model),
-        "train": {
-            k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("num_workers", "tensorboard")
-        },
-        "finetune": {
-            k: v for k, v in dataclasses.asdict(cfg.finetune).items() if k not in ("seeds", "n_boot")
-        },
-        "seed": cfg.seed,
-        **(extra or {}),
-    }
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{spec.scorer}-{spec.loss}-{spec.strategy}-s{spec.seed}-{digest}"
+    """A stable name for a run's checkpoint folder: the spec, then :func:`vtr.keys.run_key` of everything
+    that decides its weights (the sections below, less :data:`vtr.keys.NOT_IN_KEYS`; less the fields the
+    spec already names or that only the evaluation reads: ``video.strategy``, ``finetune.seeds``,
+    ``finetune.n_boot``, and the ``train.tensorboard`` logging switch)."""
+
+    def without(section: Any, *names: str) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(section).items() if k not in names}
+
+    key = run_key_of(
+        spec, cfg.world, without(cfg.video, "strategy"), cfg.data, cfg.model, without(cfg.train, "tensorboard"),
+        without(cfg.finetune, "seeds", "n_boot"), cfg.seed, extra or {}, size=8,
+    )  # fmt: skip
+    return f"{spec.scorer}-{spec.loss}-{spec.strategy}-s{spec.seed}-{key}"
 
 
 def default_runs_dir(cfg: Profile, notebook: str) -> Path:

@@ -9,7 +9,6 @@ profile's setting for the sample world); each clip is represented by the mean CL
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,10 +150,3 @@ def clip_labels(windows: list[tuple[float, float]], n_clips: int, clip_len: floa
     for start, end in windows:
         labels[(centres >= start) & (centres < end)] = 1.0
     return labels
-
-
-def seconds_to_clips(start: float, end: float, clip_len: float) -> tuple[int, int]:
-    """The clip range [first, last) covering ``[start, end)`` seconds."""
-    return int(math.floor(start / clip_len)), max(
-        int(math.ceil(end / clip_len)), int(math.floor(start / clip_len)) + 1
-    )

@@ -13,7 +13,6 @@ A video that is missing or cannot be decoded is skipped with its queries and lis
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,11 +127,3 @@ def load_moment_data(cfg: Profile, encoder: Encoder, *, progress: bool = True) -
 
 def _query_features(encoder: Encoder, texts: set[str]) -> dict[str, QueryFeatures]:
     return {text: query_features(encoder, text) for text in sorted(texts)}
-
-
-def queries_by_video(queries: list[MomentQuery]) -> dict[str, list[MomentQuery]]:
-    """The queries of each video, in file order."""
-    grouped: dict[str, list[MomentQuery]] = defaultdict(list)
-    for q in queries:
-        grouped[q.vid].append(q)
-    return dict(grouped)

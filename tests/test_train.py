@@ -247,3 +247,29 @@ def test_tensorboard_logs(tmp_path: Path) -> None:
     cfg = dataclasses.replace(CFG, epochs=1, tensorboard=True)
     fit(_model(), mse, _loader(), cfg, out_dir=tmp_path, progress=False)
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("sampler", ["random", "pairs"])
+def test_a_batch_sampler_is_dealt_out_whole_across_ranks(sampler: str) -> None:
+    """Under DDP each rank keeps every world-th batch of one shared draw (pairs stay in one batch)."""
+    from vtr.data.samplers import create_batch_sampler
+    from vtr.train import Ranks, _distributed_loader, _seed_epoch
+
+    clusters = [f"pair{i // 2}" for i in range(20)] + [f"solo{i}" for i in range(5)]
+    shares = []
+    for rank in range(2):
+        generator = torch.Generator()
+        batches = create_batch_sampler(sampler, clusters, 4, generator, drop_last=False)
+        loader = torch.utils.data.DataLoader(
+            torch.arange(len(clusters)), batch_sampler=batches, generator=generator
+        )
+        split = _distributed_loader(loader, Ranks(rank=rank, world=2), seed=0)
+        _seed_epoch(0, 1, split, rank)
+        shares.append([b.tolist() for b in split])
+    assert len(shares[0]) == len(shares[1])  # equal step counts, or the ranks would deadlock
+    seen = sorted(i for share in shares for batch in share for i in batch)
+    assert set(seen) == set(range(len(clusters)))  # one draw split between the ranks (padded by wrapping)
+    if sampler == "pairs":
+        for share in shares:
+            for batch in share:
+                assert all((i ^ 1) in batch for i in batch if i < 20)  # a partner is never on another rank

@@ -270,28 +270,36 @@ def _rank_device(device: torch.device, ranks: Ranks) -> torch.device:
 
 
 def _distributed_loader(loader: DataLoader, ranks: Ranks, seed: int) -> DataLoader:
-    """``loader`` with a DistributedSampler: each rank gets 1/world of the samples, in equal counts."""
+    """``loader`` split across ranks: a DistributedSampler for one built with ``batch_size`` and
+    ``shuffle`` (each rank gets 1/world of the samples, in equal counts); a custom ``batch_sampler``
+    (e.g. :class:`vtr.data.samplers.PairBatchSampler`, whose batches must stay whole) is dealt out
+    batch by batch (:class:`_RankShare`: every rank draws the same batches from the loader's
+    generator, reseeded alike per epoch, and keeps its share)."""
     if isinstance(loader.sampler, DistributedSampler):
         return loader  # the caller split it already
+    common = dict(
+        num_workers=loader.num_workers, collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
+        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn, generator=loader.generator,
+        persistent_workers=loader.persistent_workers,
+        prefetch_factor=loader.prefetch_factor if loader.num_workers else None,
+    )  # fmt: skip
+    if loader.batch_size is None:  # batches come from a batch_sampler the caller built
+        return DataLoader(loader.dataset, batch_sampler=_RankShare(loader.batch_sampler, ranks), **common)
     plain = type(loader.batch_sampler) is BatchSampler and type(loader.sampler) in (
         RandomSampler,
         SequentialSampler,
     )
     if not plain:
         raise ValueError(
-            "under torch.distributed, fit() splits DataLoaders built with batch_size and shuffle; for a "
-            "custom sampler pass a DataLoader whose sampler is a DistributedSampler"
+            "under torch.distributed, fit() splits DataLoaders built with batch_size and shuffle, or with a "
+            "batch_sampler; for a custom sampler pass a DataLoader whose sampler is a DistributedSampler"
         )
     sampler = DistributedSampler(
         loader.dataset, ranks.world, ranks.rank, shuffle=isinstance(loader.sampler, RandomSampler), seed=seed
     )
     return DataLoader(
-        loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
-        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn, generator=loader.generator,
-        persistent_workers=loader.persistent_workers,
-        prefetch_factor=loader.prefetch_factor if loader.num_workers else None,
-    )  # fmt: skip
+        loader.dataset, batch_size=loader.batch_size, sampler=sampler, drop_last=loader.drop_last, **common
+    )
 
 
 class _RankShare:

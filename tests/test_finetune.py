@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from vtr import finetune as FT
 from vtr import metrics as M
 from vtr.config import load_profile
+from vtr.evaluation import hard_pairs
 from vtr.models.crossmodal import TextFeatures, VideoFeatures, create_scorer
 
 D = 16
@@ -46,7 +47,8 @@ def cfg():
             "train.epochs": 2, "train.batch_size": 8, "train.tensorboard": False, "train.patience": 0,
             "finetune.temporal_layers": 1, "finetune.fusion_width": 16, "finetune.fusion_layers": 1,
             "finetune.fusion_heads": 2, "finetune.seeds": [0, 1], "finetune.rerank_k": 3, "finetune.n_boot": 200,
-            "finetune.hard_negatives": 2, "device": "cpu",
+            "finetune.hard_negatives": 2, "finetune.temporal": "seqtransf", "finetune.sampler": "random",
+            "device": "cpu",
         },
     )  # fmt: skip
 
@@ -258,4 +260,79 @@ def test_unfrozen_encoder_path_with_a_random_tiny_clip(cfg, tmp_path: Path) -> N
     assert not torch.equal(after["visual.layer4.0.conv1.weight"], frozen["visual.layer4.0.conv1.weight"])
     assert torch.equal(after["visual.layer1.0.conv1.weight"], frozen["visual.layer1.0.conv1.weight"])
     metrics = FT.evaluate(model, dataclasses.replace(split, name="test"), full.finetune, n_boot=50).metrics
+    assert 0 <= metrics["t2v_R@1"] <= 100
+
+
+def _paired_split(n: int = 16, name: str = "test") -> FT.FeatureSplit:
+    """``_split`` whose videos come in hard pairs (2k, 2k+1), one of each pair in category "static" half the time."""
+    split = _split(n, name=name)
+    metas = [{"pair_group": f"pair{i // 2}", "pair_partner": f"v{i ^ 1}"} for i in range(n)]
+    split.pairs = hard_pairs(split.ids, metas)
+    split.categories = ["static" if (i // 2) % 4 == 0 else "horizontal" for i in range(n)]
+    return split
+
+
+def test_pairs_sampler_trend_head_and_calibration_effects(cfg, tmp_path: Path) -> None:
+    pairs_cfg = dataclasses.replace(
+        cfg, finetune=dataclasses.replace(cfg.finetune, temporal="trend", trend_init=False, sampler="pairs")
+    )
+    train, test = _paired_split(16, "train"), _paired_split(16, "test")
+    specs = [FT.RunSpec("dual", "hnac", strategy, s) for strategy in ("uniform", "mean") for s in (0, 1)]
+    grid = FT.run_grid(pairs_cfg, specs, {"uniform": (train, None, test), "mean": (train, None, test)},
+                       out_root=tmp_path, progress=False)  # fmt: skip
+    assert len(grid.table) == 4
+    baseline = FT.mean_pooling_baseline(pairs_cfg, None, test)
+    assert isinstance(baseline.scores, FT.RetrievalScores)
+    assert len(FT.pair_caption_clusters(test)) == baseline.pair_outcomes.size == len(test.captions)
+    gain = FT.pair_gain_over_baseline(grid, baseline, {"strategy": "uniform"}, test, n_boot=100)
+    _, outcomes = FT.run_ranks(grid, {"strategy": "uniform"}, "pair")
+    assert gain.diff == pytest.approx(100 * (outcomes.mean() - baseline.pair_outcomes.mean()))
+    assert gain.n_seeds == 2 and gain.low <= gain.diff <= gain.high
+    effect, parts = FT.sampling_interaction(grid, {"strategy": "uniform"}, {"strategy": "mean"},
+                                            group=["horizontal"], n_boot=100)  # fmt: skip
+    assert effect.diff == pytest.approx(parts["in_group"] - parts["rest"])  # identical features: both 0
+    assert effect.diff == 0.0
+    text = FT.describe_effects({"gain": gain})
+    assert text.startswith("gain: ") and "interval" in text
+    assert list(FT.effects_table({"gain": gain}).columns)[:3] == ["diff", "low", "high"]
+
+
+def test_loss_options_come_from_the_table(cfg) -> None:
+    assert FT.loss_options(cfg.finetune, "hnac") == {"decay": cfg.finetune.hnac_decay,
+                                                     "margin": cfg.finetune.hnac_margin}  # fmt: skip
+    assert FT.loss_options(cfg.finetune, "infonce") == {}
+    with pytest.raises(ValueError, match="unknown loss"):
+        FT.loss_options(cfg.finetune, "triplet")
+
+
+def test_text_tower_tuning_on_cached_frames_leaves_the_encoder_alone(cfg, tmp_path: Path) -> None:
+    from vtr.models.encoders import create_encoder
+
+    torch.manual_seed(0)
+    encoder = create_encoder("vtr-tiny", "", device="cpu", batch_size=16)
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    n, captions = 8, [f"a shape moves {d}" for d in ("left", "right", "up", "down")] * 2
+    dim = encoder.output_dim
+    frames = F.normalize(torch.randn(n, 3, dim), dim=-1)
+    text = FT.caption_features(encoder, captions)
+    split = FT.FeatureSplit(
+        name="train", ids=[f"v{i}" for i in range(n)], categories=["c"] * n, captions=captions,
+        caption_to_video=np.arange(n), text=text, video=VideoFeatures(frames, torch.ones(n, 3, dtype=torch.bool)),
+        token_ids=encoder.tokenizer(captions),
+    )  # fmt: skip
+    tuned = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, text_blocks=1))
+    tuned = dataclasses.replace(tuned, train=dataclasses.replace(cfg.train, epochs=1, batch_size=4, lr_encoder=1e-2))
+    model, result = FT.train_one(tuned, FT.RunSpec("dual", "infonce", "uniform", 0), split, None,
+                                 out_dir=tmp_path, encoder=encoder)  # fmt: skip
+    assert model.backbone is None and model.text_backbone is not None
+    assert np.isfinite(result.history["train_loss"]).all()
+    after = model.text_backbone.clip.state_dict()
+    assert not torch.equal(after["transformer.resblocks.3.mlp.c_fc.weight"],
+                           before["transformer.resblocks.3.mlp.c_fc.weight"])  # fmt: skip
+    assert not torch.equal(after["token_embedding.weight"], before["token_embedding.weight"])
+    assert torch.equal(after["transformer.resblocks.0.mlp.c_fc.weight"], before["transformer.resblocks.0.mlp.c_fc.weight"])
+    for name, value in encoder.model.state_dict().items():  # the shared encoder is untouched
+        assert torch.equal(value, before[name]), name
+    assert encoder.model.visual is not None
+    metrics = FT.evaluate(model, dataclasses.replace(split, name="test"), tuned.finetune, n_boot=50).metrics
     assert 0 <= metrics["t2v_R@1"] <= 100

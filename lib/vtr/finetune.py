@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -52,6 +53,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from vtr import metrics as M
+from vtr.calibration import Effect, category_interaction, pair_accuracy_gain
+from vtr.data.samplers import create_batch_sampler
 from vtr.data.sources import load_clips
 from vtr.embeddings import default_cache_dir, embed_videos
 from vtr.evaluation import HardPairs, first_caption_index, hard_pairs, pair_metrics
@@ -179,7 +182,8 @@ def build_features(
     for i, record in enumerate(ok):
         captions.extend(record.captions)
         owners.extend([i] * len(record.captions))
-    token_ids = encoder.tokenizer(captions) if raw else None
+    tune_text = raw or cfg.finetune.text_blocks > 0
+    token_ids = encoder.tokenizer(captions) if tune_text else None
     if not raw and text is None:
         text = caption_features(encoder, captions)
     if text is not None and len(text) != len(captions):
@@ -269,17 +273,51 @@ def unfreeze_last_blocks(clip: nn.Module, n: int) -> list[str]:
     return [name for name, p in clip.named_parameters() if p.requires_grad]
 
 
-class FinetuneModel(nn.Module):
-    """A scorer, with an optional tunable encoder in front of it."""
+class TextBackbone(nn.Module):
+    """A copy of the text tower with its last ``blocks`` blocks, final norm, projection and token
+    embeddings trainable, for tuning the text side on cached (frozen) frame features.
 
-    def __init__(self, scorer: DualEncoderScorer, backbone: EncoderBackbone | None = None) -> None:
+    The copy keeps every run starting from the same pretrained weights; the image tower is dropped
+    from it, since the frame features come from the embedding cache."""
+
+    def __init__(self, encoder: Encoder, blocks: int) -> None:
+        super().__init__()
+        visual = encoder.model.visual
+        encoder.model.visual = None  # not copied: the frames are cached features
+        try:
+            self.clip = copy.deepcopy(encoder.model)
+        finally:
+            encoder.model.visual = visual
+        for p in self.clip.parameters():
+            p.requires_grad_(False)
+        trainable = [*list(self.clip.transformer.resblocks)[-blocks:], self.clip.ln_final, self.clip.token_embedding]
+        for module in trainable:
+            for p in module.parameters():
+                p.requires_grad_(True)
+        projection = self.clip.text_projection
+        (projection.weight if isinstance(projection, nn.Linear) else projection).requires_grad_(True)
+
+    def text(self, token_ids: Tensor) -> TextFeatures:
+        return text_token_features(self.clip, token_ids)
+
+
+class FinetuneModel(nn.Module):
+    """A scorer, with an optional tunable encoder (or text tower alone) in front of it."""
+
+    def __init__(
+        self, scorer: DualEncoderScorer, backbone: EncoderBackbone | None = None,
+        text_backbone: TextBackbone | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.scorer = scorer
         self.backbone = backbone
+        self.text_backbone = text_backbone
 
     def features(self, split: FeatureSplit, vid: Tensor, cap: Tensor) -> tuple[TextFeatures, VideoFeatures]:
         """Features of videos ``vid`` and captions ``cap`` of ``split`` on the model's device."""
         device = next(self.scorer.parameters()).device
+        if self.backbone is None and self.text_backbone is not None:
+            return self.text_backbone.text(split.token_ids[cap].to(device)), split.video.index(vid).to(device)
         if self.backbone is None:
             return split.text.index(cap).to(device), split.video.index(vid).to(device)
         return (
@@ -291,9 +329,11 @@ class FinetuneModel(nn.Module):
 def build_model(cfg: Profile, scorer: str, dim: int, encoder: Encoder | None = None) -> FinetuneModel:
     """The scorer of ``scorer`` kind with the profile's settings (and the encoder when it is tuned)."""
     ft = cfg.finetune
-    temporal = {"temporal": ft.temporal}
+    temporal: dict[str, Any] = {"temporal": ft.temporal}
     if ft.temporal == "seqtransf":
         temporal["temporal_kwargs"] = {"layers": ft.temporal_layers, "dropout": ft.dropout}
+    elif ft.temporal == "trend":
+        temporal["temporal_kwargs"] = {"degree": cfg.tiny.trend_degree}
     options: dict[str, Any] = {
         "dual": {},
         "crossattn": {"heads": ft.crossattn_heads or None},
@@ -301,8 +341,22 @@ def build_model(cfg: Profile, scorer: str, dim: int, encoder: Encoder | None = N
                    "text": ft.fusion_text, "dropout": ft.dropout},
     }.get(scorer, {})  # fmt: skip
     model = create_scorer(scorer, dim, **options, **temporal)
+    if ft.temporal == "trend" and ft.trend_init:
+        _start_from_pretrained_trend(cfg, model)
     backbone = EncoderBackbone(encoder, ft.unfreeze_blocks) if ft.unfreeze_blocks > 0 and encoder else None
-    return FinetuneModel(model, backbone)
+    text_backbone = (TextBackbone(encoder, ft.text_blocks)
+                     if ft.text_blocks > 0 and backbone is None and encoder else None)  # fmt: skip
+    return FinetuneModel(model, backbone, text_backbone)
+
+
+def _start_from_pretrained_trend(cfg: Profile, scorer: DualEncoderScorer) -> None:
+    """Load vtr-tiny's pretrained clip head into the scorer's trend head (the time signal the text
+    tower was pretrained against), when the profile uses vtr-tiny; otherwise keep the identity start."""
+    from vtr.models.tiny import pretrained_trend_state
+
+    state = pretrained_trend_state(cfg)
+    if state is not None:
+        scorer.temporal.load_state_dict(state)
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -379,6 +433,13 @@ def _all_features(
     model: FinetuneModel, split: FeatureSplit, batch: int
 ) -> tuple[TextFeatures, VideoFeatures]:
     device = next(model.scorer.parameters()).device
+    if model.backbone is None and model.text_backbone is not None:
+        parts = [model.text_backbone.text(split.token_ids[s : s + batch].to(device))
+                 for s in range(0, len(split.captions), batch)]  # fmt: skip
+        length = max(int(p.mask.sum(dim=1).max()) for p in parts)
+        text = TextFeatures(*(torch.cat([getattr(p, f)[:, :length] if f != "pooled" else p.pooled for p in parts])
+                              for f in ("pooled", "tokens", "mask")))  # fmt: skip
+        return text, split.video.to(device)
     if model.backbone is None:
         return split.text.to(device), split.video.to(device)
     texts = [
@@ -444,19 +505,30 @@ class RunSpec:
         return f"{self.scorer}/{self.loss}/{self.strategy}/seed{self.seed}"
 
 
+# The profile keys each loss reads beyond the temperature (keyword -> FinetuneConfig field).
+LOSS_OPTIONS: dict[str, dict[str, str]] = {
+    "infonce": {},
+    "hnac": {"decay": "hnac_decay", "margin": "hnac_margin"},
+}
+
+
+def loss_options(ft: FinetuneConfig, name: str) -> dict[str, float]:
+    """The keyword arguments of loss ``name`` from the profile (:data:`LOSS_OPTIONS`)."""
+    get_loss(name)  # an unknown name fails here, naming the known losses
+    return {keyword: getattr(ft, key) for keyword, key in LOSS_OPTIONS.get(name.lower(), {}).items()}
+
+
 def loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor], Tensor]:
     """The loss ``name`` at the profile's temperature (and H-NAC's decay and margin)."""
-    fn = get_loss(name)
-    if fn.__name__ == "hnac":
-        return lambda sim: fn(sim, ft.temperature, decay=ft.hnac_decay, margin=ft.hnac_margin)
-    return lambda sim: fn(sim, ft.temperature)
+    fn, extra = get_loss(name), loss_options(ft, name)
+    return lambda sim: fn(sim, ft.temperature, **extra)
 
 
 def embedding_loss_function(ft: FinetuneConfig, name: str) -> Callable[[Tensor, Tensor], Tensor]:
     """The loss ``name`` of paired (B, D) caption and video embeddings through
     :func:`vtr.losses.contrastive_loss`: on one process exactly ``loss_function(ft, name)(text @ video.T)``;
     under torchrun every caption's negatives are the videos of all ranks' batches (and vice versa)."""
-    extra = {"decay": ft.hnac_decay, "margin": ft.hnac_margin} if get_loss(name).__name__ == "hnac" else {}
+    extra = loss_options(ft, name)
     return lambda text, video: contrastive_loss(text, video, name, ft.temperature, **extra)
 
 
@@ -500,10 +572,12 @@ def train_one(
     hard = cfg.finetune.hard_negatives
     n = len(train.ids)
     batch_size = min(cfg.train.batch_size, n)
+    generator = torch_generator(spec.seed)  # shared by sampler and loader: fit reseeds it every epoch
+    batches = create_batch_sampler(cfg.finetune.sampler, train.video_clusters, batch_size, generator,
+                                   drop_last=n > batch_size)  # fmt: skip
     loader = torch.utils.data.DataLoader(
-        torch.arange(n), batch_size=batch_size, shuffle=True, drop_last=n > batch_size,
-        collate_fn=_CaptionSampler(train.captions_of()), generator=torch_generator(spec.seed),
-        num_workers=cfg.train.num_workers,
+        torch.arange(n), batch_sampler=batches, collate_fn=_CaptionSampler(train.captions_of()),
+        generator=generator, num_workers=cfg.train.num_workers,
     )  # fmt: skip
 
     def batch_loss(m: FinetuneModel, batch: tuple[Tensor, Tensor]) -> Tensor:
@@ -519,7 +593,7 @@ def train_one(
         return {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
 
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs or cfg.train.epochs)
-    backbone = model.backbone
+    backbone = model.backbone if model.backbone is not None else model.text_backbone
     groups = param_groups(
         backbone.named_parameters() if backbone is not None else [],
         model.scorer.named_parameters(),
@@ -773,3 +847,79 @@ def category_breakdown(grid: GridResult, by: Sequence[str], metric: str = "R@1")
         columns["/".join(map(str, group))] = table[metric]
         columns.setdefault("n", table["n"] // n_seeds)
     return pd.DataFrame(columns)
+
+
+# ------------------------------------------------------------------------------------ calibration
+
+# The categories whose hard pairs differ in motion (every category but the static clips).
+MOTION_CATEGORIES = ("horizontal", "vertical", "scale", "rotation", "bounce", "sequence")
+
+
+def mean_pooling_baseline(cfg: Profile, encoder: Encoder, test: FeatureSplit) -> Evaluation:
+    """The frozen dual encoder with mean pooling (no trained layer): the order-blind reference every
+    temporal model is measured against, whatever ``finetune.temporal`` the grid uses."""
+    mean_cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, temporal="mean"))
+    dim = test.text.pooled.shape[1] if test.text is not None else encoder.output_dim
+    return evaluate(build_model(mean_cfg, "dual", dim, encoder), test, cfg.finetune, seed=cfg.seed)
+
+
+def pair_caption_clusters(split: FeatureSplit) -> np.ndarray:
+    """The hard-pair group of every caption that :func:`vtr.metrics.pair_outcomes` scores, in its order."""
+    if split.pairs is None:
+        return np.empty(0, dtype=str)
+    has_partner = split.pairs.partner[split.caption_to_video] >= 0
+    return split.caption_clusters[has_partner]
+
+
+def pair_gain_over_baseline(
+    grid: GridResult, baseline: Evaluation, select: dict[str, Any], test: FeatureSplit,
+    *, n_boot: int = 1000, seed: int = 0,
+) -> Effect:  # fmt: skip
+    """Pair accuracy of the runs matching ``select`` (all seeds) minus the baseline's, with the
+    two-level bootstrap interval over hard-pair groups and seeds (:func:`vtr.calibration.pair_accuracy_gain`)."""
+    _, outcomes = run_ranks(grid, select, "pair")
+    return pair_accuracy_gain(baseline.pair_outcomes, outcomes, pair_caption_clusters(test), n_boot=n_boot,
+                              seed=seed)  # fmt: skip
+
+
+def pair_gain_between(
+    grid: GridResult, a: dict[str, Any], b: dict[str, Any], test: FeatureSplit, *, n_boot: int = 1000, seed: int = 0
+) -> Effect:
+    """Pair accuracy of the runs ``b`` minus those of ``a`` (paired by seed and caption), with its interval."""
+    (seeds_a, pair_a), (seeds_b, pair_b) = run_ranks(grid, a, "pair"), run_ranks(grid, b, "pair")
+    if seeds_a != seeds_b:
+        raise ValueError(f"the two sides ran with different seeds ({seeds_a} vs {seeds_b})")
+    return pair_accuracy_gain(pair_a, pair_b, pair_caption_clusters(test), n_boot=n_boot, seed=seed)
+
+
+def sampling_interaction(
+    grid: GridResult, a: dict[str, Any], b: dict[str, Any], group: Sequence[str] = MOTION_CATEGORIES,
+    *, metric: str = "R@1", n_boot: int = 1000, seed: int = 0,
+) -> tuple[Effect, dict[str, float]]:  # fmt: skip
+    """How much more ``b`` loses against ``a`` (t2v ``metric``) on the ``group`` categories than on the
+    others (:func:`vtr.calibration.category_interaction`), e.g. mean-frame vs uniform sampling on
+    the motion categories vs the static clips."""
+    (seeds_a, ranks_a), (seeds_b, ranks_b) = run_ranks(grid, a), run_ranks(grid, b)
+    if seeds_a != seeds_b:
+        raise ValueError(f"the two sides ran with different seeds ({seeds_a} vs {seeds_b})")
+    return category_interaction(ranks_a, ranks_b, grid.categories, group, grid.caption_clusters,
+                                metric=metric, n_boot=n_boot, seed=seed)  # fmt: skip
+
+
+def effects_table(effects: dict[str, Effect]) -> pd.DataFrame:
+    """One row per named effect: difference, interval, p, whether the interval excludes 0."""
+    return pd.DataFrame(
+        [{"comparison": name, "diff": e.diff, "low": e.low, "high": e.high, "p": e.p_value,
+          "excludes_0": e.excludes_zero, "queries": e.n_queries, "seeds": e.n_seeds}
+         for name, e in effects.items()]
+    ).set_index("comparison")  # fmt: skip
+
+
+def describe_effects(effects: dict[str, Effect]) -> str:
+    """One sentence per effect, saying whether its interval excludes zero (built from the numbers)."""
+    sentences = []
+    for name, e in effects.items():
+        verdict = ("its interval excludes zero" if e.excludes_zero
+                   else "its interval includes zero: no difference shown")  # fmt: skip
+        sentences.append(f"{e.describe(name)}; {verdict}.")
+    return " ".join(sentences)

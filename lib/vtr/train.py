@@ -412,8 +412,12 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     restore_best: bool = True,
+    stop_when: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``cfg.epochs`` epochs of ``train_batches``; see the module docstring.
+
+    ``stop_when(row)`` (optional) ends training after an epoch whose history row it accepts, e.g.
+    a target accuracy reached (recorded as an early stop, like running out of patience).
 
     ``batch_loss(model, batch)`` returns the scalar loss of one batch (already on ``device``).
     ``train_batches`` is iterated once per epoch and needs a length (a list or a DataLoader;
@@ -494,6 +498,8 @@ def fit(
                 row.update(_on_main(lambda: _validate(model, validate, monitor), ranks))
             row["seconds"] = time.perf_counter() - started
             _update_best(state, row, epoch, validate is not None, monitor, mode, cfg.patience)
+            if stop_when is not None and stop_when(row):
+                state.stopped_early = True
             state.history.append(row)
             state.epoch = epoch
             if not ranks.main:

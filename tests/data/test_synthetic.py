@@ -497,3 +497,27 @@ def shared_data_or_none() -> Path | None:
 
     path = shared_data_dir()
     return path if path.is_dir() else None
+
+
+def test_pretraining_pool_names_motion_and_position_with_its_own_templates() -> None:
+    from vtr.config import TinyConfig, WorldConfig
+    from vtr.data.synthetic import captions as lang
+    from vtr.data.synthetic.pretraining import POOL_CLIP_TEMPLATES, position_phrase, pretraining_pool
+
+    tiny = TinyConfig(pool_stills=40, pool_clips=21, pool_frames=4)
+    pool = pretraining_pool(WorldConfig(), tiny, seed=0)
+    assert pool.still_images.shape == (40, 64, 64, 3) and pool.clip_frames.shape == (21, 4, 64, 64, 3)
+    assert set(pool.clip_categories) == {"horizontal", "vertical", "scale", "rotation", "bounce", "sequence",
+                                         "static"}  # fmt: skip
+    assert any(" at the " in c or " in the centre" in c or " on the " in c.split(" background")[-1]
+               for c in pool.still_captions)  # fmt: skip
+    prefixes = [t.split("{")[0] for t in POOL_CLIP_TEMPLATES if not t.startswith("{")]
+    assert all(any(c.startswith(p) for p in prefixes) or " where " in c for c in pool.clip_captions)
+    retrieval_heads = {t.split("{")[0] for t in lang.CLIP_TEMPLATES}
+    assert not any(t.split("{")[0] in retrieval_heads - {""} for t in POOL_CLIP_TEMPLATES)
+    moving = [f for f, c in zip(pool.clip_frames, pool.clip_categories, strict=True) if c == "horizontal"]
+    assert all(not np.array_equal(f[0], f[-1]) for f in moving)
+    assert position_phrase(2, 2, 64) == "at the top left" and position_phrase(32, 32, 64) == "in the centre"
+    assert position_phrase(60, 32, 64) == "on the right" and position_phrase(32, 62, 64) == "at the bottom"
+    again = pretraining_pool(WorldConfig(), tiny, seed=0)
+    assert np.array_equal(again.clip_frames, pool.clip_frames) and again.clip_captions == pool.clip_captions

@@ -71,5 +71,25 @@ def test_bad_inputs() -> None:
 def test_heads_are_registered_by_kind() -> None:
     from vtr.models.temporal import HEADS, list_temporal_heads
 
-    assert list_temporal_heads() == ["mean", "seqtransf"]
+    assert list_temporal_heads() == ["mean", "seqtransf", "trend"]
     assert isinstance(create_temporal_head("SeqTransf", 16, heads=2), HEADS.get("seqtransf"))
+
+
+def test_trend_head_separates_a_clip_from_its_reversal_and_reduces_to_mean_on_stills() -> None:
+    from vtr.models.temporal import TrendHead, legendre_weights
+
+    torch.manual_seed(0)
+    head = TrendHead(8, degree=2)
+    frames = torch.randn(1, 6, 8)
+    forward, backward = head(frames), head(frames.flip(1))
+    assert not torch.allclose(forward, backward, atol=1e-4)
+    # the slope flips with time, the curvature does not
+    moments = head.moments(frames, None), head.moments(frames.flip(1), None)
+    torch.testing.assert_close(moments[0][:, 0], -moments[1][:, 0])
+    torch.testing.assert_close(moments[0][:, 1], moments[1][:, 1])
+    still = torch.randn(1, 1, 8).repeat(1, 6, 1)
+    torch.testing.assert_close(head(still), F.normalize(still[:, 0], dim=-1))
+    weights = legendre_weights(5, 2)
+    torch.testing.assert_close(weights.pow(2).mean(dim=1), torch.ones(2))
+    with pytest.raises(ValueError, match="degree"):
+        TrendHead(8, degree=4)

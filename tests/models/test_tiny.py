@@ -40,7 +40,10 @@ def _stills(n: int, seed: int) -> StillSet:
     return StillSet(np.stack(images), captions, attributes)
 
 
-FAST = TinyConfig(max_epochs=3, batch_size=16, lr=1e-3, warmup_steps=2, patience=3, target_accuracy=1.01)
+# Stills-only (no motion pool), few epochs: the pool has its own tests (tests/data/test_synthetic.py).
+FAST = TinyConfig(
+    max_epochs=3, batch_size=16, lr=1e-3, warmup_steps=2, patience=3, target_accuracy=1.01, pool_stills=0, pool_clips=0
+)
 
 
 def test_loss_equals_open_clips_clip_loss_when_captions_are_distinct() -> None:

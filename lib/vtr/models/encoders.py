@@ -468,13 +468,14 @@ def load_encoder(cfg: ModelConfig | Profile, device: str | None = None) -> Encod
         model_cfg, device = cfg.model, device or cfg.device
         pretrained = model_cfg.pretrained
         if pretrained == TINY_TAG:
-            from vtr.models.tiny import ensure_tiny_checkpoint
+            from vtr.models.tiny import SELF_PRETRAINED_ARCHS, ensure_tiny_checkpoint
 
-            if model_cfg.arch != TINY_TAG:
+            if model_cfg.arch not in SELF_PRETRAINED_ARCHS:
                 raise ValueError(
-                    f"model.pretrained={TINY_TAG!r} needs model.arch={TINY_TAG!r}, not {model_cfg.arch!r}"
+                    f"model.pretrained={TINY_TAG!r} needs model.arch in {list(SELF_PRETRAINED_ARCHS)}, "
+                    f"not {model_cfg.arch!r}"
                 )
-            pretrained = str(ensure_tiny_checkpoint(cfg))
+            pretrained = str(ensure_tiny_checkpoint(cfg, arch=model_cfg.arch))
     else:
         model_cfg, pretrained = cfg, cfg.pretrained
     return create_encoder(

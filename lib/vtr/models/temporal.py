@@ -12,6 +12,11 @@ Heads are registered in :data:`HEADS` (a :class:`vtr.registry.Registry`) with
   the input frames, then the masked mean. Its output projection starts at zero, so at
   initialisation the head *is* mean pooling and training can only move away from that baseline
   as far as the data supports; this matters when fine-tuning on a few hundred clips.
+* ``trend``: mean pooling plus learnt linear maps of the frames' Legendre time moments (the
+  slope and the curvature of the frame features over normalised time). A clip and its time
+  reversal have the same mean but opposite slopes, so the time signal is in the embedding from
+  the first step; vtr-tiny pretrains these maps on motion clips (``vtr.models.tiny``) and
+  fine-tuning can start from them (``init_trend_from``).
 """
 
 from __future__ import annotations
@@ -120,9 +125,56 @@ class SeqTransfHead(TemporalHead):
         return masked_mean(frames + self.out(x), mask)
 
 
+def legendre_weights(steps: int, degree: int, device: torch.device | None = None) -> Tensor:
+    """(degree, steps) Legendre polynomials P1..P_degree at ``steps`` evenly spaced times in [-1, 1],
+    each scaled to unit mean square, so a moment's size does not depend on the number of frames."""
+    u = torch.linspace(-1.0, 1.0, steps, device=device) if steps > 1 else torch.zeros(1, device=device)
+    rows = [u, (3 * u**2 - 1) / 2, (5 * u**3 - 3 * u) / 2][:degree]
+    weights = torch.stack(rows)
+    scale = weights.pow(2).mean(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
+    return weights / scale
+
+
+@register_temporal_head("trend")
+class TrendHead(TemporalHead):
+    """``mean(f) + sum_k A_k m_k``: the masked mean plus linear maps ``A_k`` of the time moments
+    ``m_k = mean_t P_k(u_t) (f_t - mean f)`` (Legendre degree k = 1..``degree`` over normalised time).
+
+    A still clip has zero moments, so the head reduces to mean pooling there; a reversed clip flips
+    the sign of the odd moments. ``init_scale`` sets ``A_k = init_scale * I`` at initialisation, so
+    the time signal is present before any training (0 makes the head start as mean pooling)."""
+
+    kind = "trend"
+
+    def __init__(self, dim: int, degree: int = 2, init_scale: float = 1.0) -> None:
+        super().__init__(dim)
+        if not 1 <= degree <= 3:
+            raise ValueError(f"degree must be 1, 2 or 3, got {degree}")
+        self.degree = degree
+        self.maps = nn.ModuleList(nn.Linear(dim, dim, bias=False) for _ in range(degree))
+        for layer in self.maps:
+            nn.init.eye_(layer.weight)
+            layer.weight.data.mul_(init_scale)
+
+    def moments(self, frames: Tensor, mask: Tensor | None) -> Tensor:
+        """(B, degree, D) time moments of the frames around their mean (padded frames count zero)."""
+        mean = masked_mean(frames, mask)
+        centred = frames - mean.unsqueeze(1)
+        if mask is not None:
+            centred = centred * mask.to(frames.dtype).unsqueeze(-1)
+        weights = legendre_weights(frames.shape[1], self.degree, frames.device).to(frames.dtype)
+        return torch.einsum("kt,btd->bkd", weights, centred) / frames.shape[1]
+
+    def pool(self, frames: Tensor, mask: Tensor | None) -> Tensor:
+        moments = self.moments(frames, mask)
+        trend = sum(layer(moments[:, k]) for k, layer in enumerate(self.maps))
+        return masked_mean(frames, mask) + trend
+
+
 def create_temporal_head(kind: str, dim: int, **kwargs: Any) -> TemporalHead:
-    """A registered head by kind, case-insensitive: ``"mean"`` (no options) or ``"seqtransf"``
-    (``layers``, ``heads``, ``max_frames``, ``dropout`` as keywords)."""
+    """A registered head by kind, case-insensitive: ``"mean"`` (no options), ``"seqtransf"``
+    (``layers``, ``heads``, ``max_frames``, ``dropout`` as keywords) or ``"trend"`` (``degree``,
+    ``init_scale``)."""
     key = kind.lower()
     if key not in HEADS:
         raise ValueError(f"unknown temporal head {kind!r}; known: {sorted(HEADS)}")

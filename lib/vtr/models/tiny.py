@@ -20,12 +20,11 @@ configs, the seed and :data:`TRAINING_VERSION`, so changing any of them retrains
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import dataclasses
-import hashlib
 import io
 import json
-import math
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,22 +35,25 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from vtr.atomic import write_bytes, write_json
+from vtr.keys import run_key
 from vtr.models.encoders import TINY_TAG, Encoder, create_encoder, register_model_configs
+from vtr.models.temporal import TrendHead
 from vtr.paths import resolve
-from vtr.progress import show_progress
 from vtr.runtime import seed_everything, torch_generator
+from vtr.train import fit, param_groups
 
 if TYPE_CHECKING:
-    from vtr.config import Profile, TinyConfig
+    from vtr.config import Profile, TinyConfig, TrainConfig
 
 TINY_ARCH = TINY_TAG  # the architecture and the pretrained tag share the name
+#: Architectures vtr pretrains itself (``model.pretrained: vtr-tiny``): the ResNet tower and the tiny ViT
+#: that token merging (:mod:`vtr.models.tome`) and prompts (:mod:`vtr.models.stop`) need.
+SELF_PRETRAINED_ARCHS = (TINY_ARCH, "vtr-tiny-vit")
 # Bump when the training procedure changes, so that cached checkpoints are rebuilt.
-TRAINING_VERSION = 1
-# Held-out accuracy must improve by more than this to count as progress for early stopping.
-MIN_IMPROVEMENT = 0.005
+# 2: the motion pool, the trend head, training through vtr.train.fit.
+TRAINING_VERSION = 2
 MAX_SHIFT_PX = 4
 # What early stopping watches on the held-out stills (see zero_shot_metrics).
 STOPPING_METRIC = "appearance_top1"
@@ -80,9 +82,10 @@ class StillSet:
 
 @dataclass
 class PretrainResult:
-    state_dict: dict[str, torch.Tensor]
+    state_dict: dict[str, torch.Tensor]  # the open_clip model
     curve: list[dict[str, float]]  # one row per epoch: loss, held-out accuracy, seconds
     metrics: dict[str, float]  # final held-out zero-shot metrics (val_* and test_*)
+    trend_state: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # the clip head
 
 
 def as_still_set(stills: Any) -> StillSet:
@@ -188,23 +191,6 @@ def contrastive_loss(
     return (image_to_text + text_to_image) / 2
 
 
-def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on gains, biases, embeddings' scale and the temperature, as in open_clip's training."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        exclude = param.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
-        (no_decay if exclude else decay).append(param)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
-
-
-def _lr_at(step: int, total: int, cfg: TinyConfig) -> float:
-    """Linear warm-up, then cosine decay to zero at ``total`` steps."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _shift(images: torch.Tensor, generator: torch.Generator, max_shift: int) -> torch.Tensor:
     """Translate each uint8 (B, H, W, 3) image by a random offset, padding with its edge pixels."""
     if max_shift <= 0:
@@ -216,27 +202,69 @@ def _shift(images: torch.Tensor, generator: torch.Generator, max_shift: int) -> 
     return torch.stack(crops).permute(0, 2, 3, 1).round().to(torch.uint8)
 
 
-@torch.no_grad()
-def _recalibrate_batch_norm(model: torch.nn.Module, encoder: Encoder, images: torch.Tensor) -> None:
-    """Recompute batch-norm statistics as the exact mean over ``images`` with the current weights.
+@dataclass
+class ClipSet:
+    """Short clips with one caption each: what teaches the text tower motion words."""
 
-    The running averages (momentum 0.1) lag behind weights that change quickly, so after a short
-    training run the eval-mode model disagrees with the train-mode one it was optimised as
-    (measured on a 96-image toy set: colour accuracy 0.30 with the running averages, 1.0 after
-    recalibration). The same fix as ``torch.optim.swa_utils.update_bn``.
+    frames: np.ndarray  # (N, T, H, W, 3) uint8
+    captions: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.frames) != len(self.captions):
+            raise ValueError(f"frames ({len(self.frames)}) and captions ({len(self.captions)}) differ in length")
+
+
+class TinyVideoCLIP(torch.nn.Module):
+    """The open_clip model plus the video head pretraining reads clips with (a :class:`TrendHead`).
+
+    A clip's embedding is the trend head over its normalised frame embeddings (mean pooling plus
+    maps of the time moments), so "moves left" and "moves right", whose frames are the same set in
+    opposite orders, get different embeddings and the text tower has to tell the words apart.
+    Stills are one-frame clips: the head returns their frame embedding.
     """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = {m: m.momentum for m in norms}
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-    model.train()
-    for start in range(0, len(images), 256):
-        model.encode_image(encoder.preprocess(images[start : start + 256]))
-    for m, momentum in momenta.items():
-        m.momentum = momentum
+
+    def __init__(self, encoder: Encoder, degree: int) -> None:
+        super().__init__()
+        self.clip = encoder.model
+        self.trend = TrendHead(self.clip.text_projection.shape[1], degree=degree, init_scale=1.0)
+        self._preprocess = encoder.preprocess  # a function, not a submodule
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings of uint8 (N, H, W, 3) images (what ``update_bn`` calls)."""
+        return self.clip.encode_image(self._preprocess(images))
+
+    def encode_items(self, stills: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
+        """Normalised embeddings of (S, H, W, 3) stills then (C, T, H, W, 3) clips, in one image pass."""
+        c, t = clips.shape[:2]
+        frames = torch.cat([stills, clips.reshape(c * t, *clips.shape[2:])]) if c else stills
+        embedded = F.normalize(self(frames), dim=-1)
+        parts = [embedded[: len(stills)]]
+        if c:
+            parts.append(self.trend(embedded[len(stills) :].view(c, t, -1)))
+        return F.normalize(torch.cat(parts), dim=-1)
+
+
+class _Batches:
+    """Collate: shuffled item indices -> (still ids, clip ids); items ``>= n_stills`` are clips."""
+
+    def __init__(self, n_stills: int) -> None:
+        self.n_stills = n_stills
+
+    def __call__(self, items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.stack(items)
+        return ids[ids < self.n_stills], ids[ids >= self.n_stills] - self.n_stills
+
+
+def _train_config(cfg: TinyConfig, steps_per_epoch: int) -> TrainConfig:
+    """The shared trainer's settings for pretraining: one learning rate, no clipping, no AMP."""
+    from vtr.config import TrainConfig
+
+    total = steps_per_epoch * cfg.max_epochs
+    return TrainConfig(
+        epochs=cfg.max_epochs, batch_size=cfg.batch_size, lr_encoder=cfg.lr, lr_head=cfg.lr,
+        weight_decay=cfg.weight_decay, warmup_fraction=min(1.0, cfg.warmup_steps / max(1, total)),
+        grad_clip=0.0, amp=False, patience=cfg.patience, tensorboard=False,
+    )  # fmt: skip
 
 
 def pretrain(
@@ -244,104 +272,101 @@ def pretrain(
     heldout: StillSet,
     cfg: TinyConfig,
     *,
+    clips: ClipSet | None = None,
     seed: int = 0,
     arch: str = TINY_ARCH,
     test: StillSet | None = None,
     device: str = "cpu",
-    max_steps: int | None = None,
+    out_dir: str | Path | None = None,
     progress: bool = True,
+    catalog_stills: tuple[StillSet, ...] = (),
 ) -> PretrainResult:
-    """Train ``arch`` from random weights with the CLIP objective; stop when held-out accuracy saturates.
+    """Train ``arch`` from random weights with the CLIP objective on stills (and ``clips``), through
+    :func:`vtr.train.fit`; stop when held-out accuracy saturates.
 
-    After each epoch the model classifies the ``heldout`` stills among their distinct captions
-    (:func:`zero_shot_metrics`, ``appearance_top1``); training stops at ``cfg.target_accuracy`` or
-    after ``cfg.patience`` epochs without improvement, and the best epoch's weights are returned.
-    The final ``val_*`` / ``test_*`` metrics rank among every distinct caption of all splits.
-    Deterministic for a given seed and thread count: seeded initialisation, shuffling and
-    augmentation.
+    Each batch mixes stills and clips (one shuffled order over both); a clip is embedded by
+    :class:`TinyVideoCLIP`'s trend head. After each epoch the batch-norm statistics are recomputed
+    over training images with the current weights (``torch.optim.swa_utils.update_bn``: the running
+    averages lag behind quickly changing weights, so the eval-mode model would disagree with the one
+    that was optimised), then the model classifies the ``heldout`` stills among their distinct
+    captions (:func:`zero_shot_metrics`, ``appearance_top1``); training stops at
+    ``cfg.target_accuracy`` or after ``cfg.patience`` epochs without improvement, and the best
+    epoch's weights are returned. The final ``val_*`` / ``test_*`` metrics rank among every distinct
+    caption of the still sets that carry attributes (``train`` unless it is the pool's, ``heldout``,
+    ``test`` and ``catalog_stills``). Deterministic for a given seed and thread count.
     """
     seed_everything(seed)
     encoder = create_encoder(arch, "", device=device, batch_size=256)
-    model = encoder.model
-    catalog = caption_catalog(train, heldout, *([test] if test is not None else []))
-    captions, caption_ids = np.unique(np.asarray(train.captions, dtype=object), return_inverse=True)
+    model = TinyVideoCLIP(encoder, cfg.trend_degree)
+    clips = clips or ClipSet(np.zeros((0, 1, *train.images.shape[1:]), np.uint8), [])
+    all_captions = list(train.captions) + list(clips.captions)
+    captions, caption_ids = np.unique(np.asarray(all_captions, dtype=object), return_inverse=True)
     tokens = encoder.tokenizer(list(captions))
     images = torch.from_numpy(np.ascontiguousarray(train.images))
+    clip_frames = torch.from_numpy(np.ascontiguousarray(clips.frames))
     ids = torch.from_numpy(caption_ids.astype(np.int64))
-    optimizer = torch.optim.AdamW(
-        _parameter_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6
-    )
-    generator = torch_generator(seed)
-    steps_per_epoch = math.ceil(len(images) / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.max_epochs if max_steps is None else max_steps
-    calibration = torch.randperm(len(images), generator=torch_generator(seed + 1))[:BN_CALIBRATION_IMAGES]
-    curve: list[dict[str, float]] = []
-    best_acc, best_state, since_best, step = -1.0, copy.deepcopy(model.state_dict()), 0, 0
+    n_items = len(images) + len(clip_frames)
+    loader = torch.utils.data.DataLoader(
+        torch.arange(n_items), batch_size=cfg.batch_size, shuffle=True, collate_fn=_Batches(len(images)),
+        generator=torch_generator(seed),
+    )  # fmt: skip
+    augment = torch_generator(seed + 2)
+    pool_images = torch.cat([images, clip_frames.flatten(0, 1)])
+    calibration = pool_images[torch.randperm(len(pool_images), generator=torch_generator(seed + 1))]
+    calibration_batches = list(calibration[:BN_CALIBRATION_IMAGES].split(256))
+
+    def batch_loss(m: TinyVideoCLIP, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        still_ids, clip_ids = batch
+        stills = images[still_ids]
+        if cfg.augment:
+            stills = _shift(stills, augment, MAX_SHIFT_PX)
+        features = m.encode_items(stills.to(encoder.device), clip_frames[clip_ids].to(encoder.device))
+        item_ids = torch.cat([ids[still_ids], ids[len(images) + clip_ids]])
+        unique_ids, local_ids = torch.unique(item_ids, return_inverse=True)
+        text = m.clip.encode_text(tokens[unique_ids].to(encoder.device), normalize=True)
+        scale = m.clip.logit_scale.exp().clamp(max=100.0)  # CLIP's cap on the temperature
+        return contrastive_loss(features, text, local_ids.to(encoder.device), scale)
+
+    def validate(m: TinyVideoCLIP) -> dict[str, float]:
+        torch.optim.swa_utils.update_bn(calibration_batches, m)
+        m.eval()
+        # Early stopping ranks the held-out stills among their own captions only: fewer to encode.
+        found = zero_shot_metrics(encoder, heldout)
+        return {f"val_{k}": found[k] for k in ("caption_top1", "appearance_top1", "attr_mean")}
+
+    train_cfg = _train_config(cfg, len(loader))
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc="pretrain vtr-tiny", disable=not show_progress(progress))
-    for epoch in range(cfg.max_epochs):
-        model.train()
-        order = torch.randperm(len(images), generator=generator)
-        losses = []
-        for start in range(0, len(order), cfg.batch_size):
-            if step >= total_steps:
-                break
-            batch = order[start : start + cfg.batch_size]
-            frames = images[batch]
-            if cfg.augment:
-                frames = _shift(frames, generator, MAX_SHIFT_PX)
-            unique_ids, local_ids = torch.unique(ids[batch], return_inverse=True)
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, total_steps, cfg)
-            image_features = model.encode_image(encoder.preprocess(frames), normalize=True)
-            text_features = model.encode_text(tokens[unique_ids].to(encoder.device), normalize=True)
-            loss = contrastive_loss(
-                image_features, text_features, local_ids.to(encoder.device), model.logit_scale.exp()
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))  # CLIP's cap on the temperature
-            losses.append(float(loss.detach()))
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", best=f"{max(best_acc, 0):.3f}")
-        _recalibrate_batch_norm(model, encoder, images[calibration])
-        model.eval()
-        # Early stopping ranks the held-out stills among their own captions only: 6x fewer to encode.
-        heldout_metrics = zero_shot_metrics(encoder, heldout)
-        accuracy = heldout_metrics[STOPPING_METRIC]
-        curve.append(
-            {
-                "epoch": epoch + 1,
-                "step": step,
-                "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                **{f"val_{k}": heldout_metrics[k] for k in ("caption_top1", "appearance_top1", "attr_mean")},
-                "seconds": time.perf_counter() - started,
-            }
-        )
-        if accuracy > best_acc + MIN_IMPROVEMENT or best_acc < 0:
-            best_acc, best_state, since_best = accuracy, copy.deepcopy(model.state_dict()), 0
-        else:
-            since_best += 1
-        if accuracy >= cfg.target_accuracy or since_best >= cfg.patience or step >= total_steps:
-            break
-    bar.close()
-    model.load_state_dict(best_state)
+    with contextlib.ExitStack() as stack:
+        if out_dir is None:
+            out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vtr-tiny-"))
+        result = fit(
+            model, batch_loss, loader, train_cfg, out_dir=out_dir,
+            groups=param_groups([], model.named_parameters(), train_cfg), validate=validate,
+            monitor=f"val_{STOPPING_METRIC}", mode="max", seed=seed, device=device, progress=progress,
+            stop_when=lambda row: row[f"val_{STOPPING_METRIC}"] >= cfg.target_accuracy,
+        )  # fmt: skip
+    # fit restored the best epoch's weights; its batch-norm statistics were computed before saving.
     model.eval()
+    # Pool stills carry no attributes: a caption of theirs could not be scored attribute by attribute.
+    sets = [s for s in (train, heldout, test, *catalog_stills) if s is not None and all(s.attributes)]
+    catalog = caption_catalog(*sets)
     catalog_embeddings = encoder.encode_text(list(catalog))
     metrics = zero_shot_metrics(encoder, heldout, catalog, "val_", catalog_embeddings)
     if test is not None:
         metrics |= zero_shot_metrics(encoder, test, catalog, "test_", catalog_embeddings)
+    curve = [
+        {k: float(v) for k, v in row.items() if k != "lr"} | {"step": float(row["epoch"] * len(loader))}
+        for row in result.history.to_dict("records")
+    ]
     metrics |= {
         "epochs": float(len(curve)),
-        "steps": float(step),
+        "steps": float(len(curve) * len(loader)),
         "train_seconds": time.perf_counter() - started,
+        "n_pool_clips": float(len(clip_frames)),
     }
-    return PretrainResult(
-        state_dict={k: v.detach().cpu() for k, v in best_state.items()}, curve=curve, metrics=metrics
-    )
+    state = {k: v.detach().cpu() for k, v in model.clip.state_dict().items()}
+    trend = {k: v.detach().cpu() for k, v in model.trend.state_dict().items()}
+    return PretrainResult(state_dict=state, curve=curve, metrics=metrics, trend_state=trend)
 
 
 # ------------------------------------------------------------------------------- checkpointing
@@ -355,49 +380,86 @@ def arch_config(arch: str = TINY_ARCH) -> dict[str, Any]:
     return cfg
 
 
-def checkpoint_key(profile: Profile) -> str:
-    """A short hash of everything the checkpoint depends on."""
-    payload = {
-        "version": TRAINING_VERSION,
-        "arch": arch_config(TINY_ARCH),
-        "tiny": dataclasses.asdict(profile.tiny),
-        "world": dataclasses.asdict(profile.world),
-        "seed": profile.seed,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+def checkpoint_key(profile: Profile, arch: str = TINY_ARCH) -> str:
+    """A short hash (:func:`vtr.keys.run_key`) of everything the checkpoint depends on."""
+    return run_key(
+        {"version": TRAINING_VERSION, "arch": arch_config(arch), "tiny": profile.tiny,
+         "world": profile.world, "seed": profile.seed}
+    )  # fmt: skip
 
 
-def tiny_checkpoint_path(profile: Profile) -> Path:
-    return resolve(profile.data_dir) / "models" / f"{TINY_TAG}-{checkpoint_key(profile)}.pt"
+def _self_pretrained(arch: str) -> str:
+    if arch not in SELF_PRETRAINED_ARCHS:
+        raise ValueError(f"vtr pretrains only {list(SELF_PRETRAINED_ARCHS)} itself, not {arch!r}")
+    return arch
 
 
-def ensure_tiny_checkpoint(profile: Profile, *, progress: bool = True) -> Path:
-    """The profile's tiny checkpoint, pretraining it first if it is not cached yet."""
-    path = tiny_checkpoint_path(profile)
-    if path.is_file() and path.with_suffix(".json").is_file():
-        return path
+def tiny_checkpoint_path(profile: Profile, arch: str = TINY_ARCH) -> Path:
+    """``<data_dir>/models/<arch>-<checkpoint_key>.pt``."""
+    return resolve(profile.data_dir) / "models" / f"{_self_pretrained(arch)}-{checkpoint_key(profile, arch)}.pt"
+
+
+def trend_head_path(profile: Profile, arch: str = TINY_ARCH) -> Path:
+    """The pretrained clip head beside the checkpoint (``<checkpoint>.trend.pt``)."""
+    return tiny_checkpoint_path(profile, arch).with_suffix(".trend.pt")
+
+
+def _training_sets(profile: Profile) -> tuple[StillSet, StillSet, StillSet, ClipSet | None, StillSet]:
+    """Training stills (the pool's, or the world's training stills) and clips; held-out world stills."""
     from vtr.data.synthetic import sample_world
+    from vtr.data.synthetic.pretraining import pretraining_pool
 
     world = sample_world(profile)
     train, val, test = (as_still_set(world.stills(split)) for split in ("train", "val", "test"))
-    # Training always runs on the CPU: the checkpoint must not depend on which machine built it first.
-    result = pretrain(train, val, profile.tiny, seed=profile.seed, test=test, device="cpu", progress=progress)
+    cfg = profile.tiny
+    world_train = train
+    if cfg.pool_stills <= 0 and cfg.pool_clips <= 0:
+        return train, val, test, None, world_train
+    pool = pretraining_pool(profile.world, cfg, profile.seed)
+    if cfg.pool_stills > 0:
+        # The pool's stills carry no attribute table: held-out metrics read the world's stills.
+        train = StillSet(pool.still_images, pool.still_captions, [{} for _ in pool.still_captions])
+    clips = ClipSet(pool.clip_frames, pool.clip_captions) if cfg.pool_clips > 0 else None
+    return train, val, test, clips, world_train
+
+
+def _save_state(path: Path, state: dict[str, torch.Tensor]) -> None:
     # Serialised in memory: a file target would name the zip's root folder after the random temp
     # file, so identical weights would give different bytes (and a different sha256 identity).
     buffer = io.BytesIO()
-    torch.save(result.state_dict, buffer)
+    torch.save(state, buffer)
     write_bytes(path, buffer.getvalue())
+
+
+def ensure_tiny_checkpoint(profile: Profile, *, arch: str = TINY_ARCH, progress: bool = True) -> Path:
+    """The profile's self-pretrained checkpoint of ``arch`` (one of :data:`SELF_PRETRAINED_ARCHS`),
+    pretraining it first if it is not cached yet.
+
+    Training runs through :func:`vtr.train.fit` in ``<checkpoint>.run/`` (so an interrupted run
+    resumes), always on the CPU: the checkpoint must not depend on which machine built it first.
+    """
+    path = tiny_checkpoint_path(profile, arch)
+    if path.is_file() and path.with_suffix(".json").is_file() and trend_head_path(profile, arch).is_file():
+        return path
+    train, val, test, clips, world_train = _training_sets(profile)
+    result = pretrain(
+        train, val, profile.tiny, clips=clips, seed=profile.seed, arch=arch, test=test, device="cpu",
+        out_dir=path.with_suffix(".run"), progress=progress, catalog_stills=(world_train,),
+    )  # fmt: skip
+    _save_state(trend_head_path(profile, arch), result.trend_state)
+    _save_state(path, result.state_dict)
     write_json(
         path.with_suffix(".json"),
         {
             "checkpoint": path.name,
-            "arch": TINY_ARCH,
-            "arch_config": arch_config(TINY_ARCH),
+            "arch": arch,
+            "arch_config": arch_config(arch),
             "tiny": dataclasses.asdict(profile.tiny),
             "world": dataclasses.asdict(profile.world),
             "seed": profile.seed,
             "training_version": TRAINING_VERSION,
             "n_train": len(train.captions),
+            "n_pool_clips": len(clips.captions) if clips is not None else 0,
             "n_val": len(val.captions),
             "n_test": len(test.captions),
             "curve": result.curve,
@@ -405,6 +467,15 @@ def ensure_tiny_checkpoint(profile: Profile, *, progress: bool = True) -> Path:
         },
     )
     return path
+
+
+def pretrained_trend_state(profile: Profile) -> dict[str, torch.Tensor] | None:
+    """The clip head vtr-tiny was pretrained with (a :class:`~vtr.models.temporal.TrendHead` state),
+    or None when the profile does not use vtr-tiny; builds the checkpoint if needed."""
+    if profile.model.pretrained != TINY_TAG:
+        return None
+    ensure_tiny_checkpoint(profile, arch=profile.model.arch)
+    return torch.load(trend_head_path(profile, profile.model.arch), map_location="cpu")
 
 
 def tiny_metrics(profile: Profile) -> dict[str, Any]:

@@ -492,9 +492,13 @@ class ExtractConfig:
     # notebook 06 (vtr.experiments.extraction): the ViT of its TempMe and STOP rows, at merge_frames frames
     vit_arch: Architecture = "vtr-tiny-vit"
     vit_frames: Positive = 12  # frames per clip of the TempMe and STOP comparisons (2 * 2 * 3)
-    prompt_spatial: Count = 4  # STOP: intra-frame spatial prompt tokens
-    prompt_temporal_layers: list[Count] = field(default_factory=lambda: [0, 1])  # STOP: inter-frame prompts
-    prompt_lora_rank: Count = 4  # LoRA adapters on the frozen ViT's MLPs, as TempMe fine-tunes; 0 = none
+    # STOP prompts (vtr.models.stop) trained with vtr.train.fit on the sample world's training clips
+    prompt_frames: Positive = 4  # frames per clip of the STOP comparison (training costs ~20 ms per frame)
+    prompt_spatial: Count = 4  # intra-frame spatial prompt tokens
+    prompt_layer: Count = 3  # the block they enter at (0 = the input, as STOP); the blocks below run once
+    prompt_temporal_layers: list[Count] = field(default_factory=lambda: [3, 4])  # inter-frame prompt blocks
+    prompt_lora_rank: Count = 4  # LoRA adapters on the prompted blocks' MLPs, as TempMe fine-tunes; 0 = none
+    prompt_epochs: Positive = 6  # the rest of the schedule (lr_head, patience, batch size) is ``train``'s
     n_boot: Positive = 1000  # bootstrap resamples of the test clips for intervals and paired differences
     ray: Bool = True  # notebook 06 runs the Ray engine against the local one
     ray_videos: Positive = 8  # videos of that comparison (Ray's start-up dominates on 2 cores)
@@ -511,6 +515,11 @@ class ExtractConfig:
             raise ValueError(
                 "'extract.merge_token_proportion' takes one or two values (within frames, across frames), "
                 f"got {self.merge_token_proportion}"
+            )
+        if any(layer < self.prompt_layer for layer in self.prompt_temporal_layers):
+            raise ValueError(
+                f"'extract.prompt_temporal_layers' {self.prompt_temporal_layers} must not lie below "
+                f"'extract.prompt_layer' ({self.prompt_layer}): prompts exist only from that block on"
             )
         if any((v / 100 if v > 1 else v) >= 1 for v in self.merge_token_proportion):
             raise ValueError(

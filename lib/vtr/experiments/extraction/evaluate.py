@@ -195,3 +195,67 @@ def ray_against_local(cfg: Profile, world_manifest: Path, *, timeout_s: float = 
         "max_abs_diff": diff, "local_s": local_s, "ray_s": ray_s,
         "ray_extract_s": float(summary["throughput"]["seconds"]),
     }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ reporting
+
+
+def _interval(row: pd.Series, key: str = "t2v_R@1", low: str = "R@1_lo", high: str = "R@1_hi") -> str:
+    return f"{row[key]:.1f}% [{row[low]:.1f}, {row[high]:.1f}]"
+
+
+def _difference(row: pd.Series) -> str:
+    verdict = "the interval excludes 0" if row["dR@1_lo"] > 0 or row["dR@1_hi"] < 0 else "the interval includes 0"
+    return f"{row['dR@1']:+.1f} points [{row['dR@1_lo']:+.1f}, {row['dR@1_hi']:+.1f}], p = {row['p']:.3f}: {verdict}"
+
+
+def summary_metrics(
+    tempme: Comparison, stop: Comparison, prompts: PromptRun, ray: dict[str, Any], extraction: dict[str, Any]
+) -> dict[str, Any]:
+    """Notebook 06's metrics file: extraction counts and throughput, both comparisons, the Ray check."""
+    off, on = tempme.table.iloc[0], tempme.table.iloc[1]
+    frozen, prompted = stop.table.iloc[0], stop.table.iloc[1]
+    return {
+        "extraction": {name: {**s["counts"], "videos_per_s": s["throughput"]["videos_per_s"]}
+                       for name, s in extraction.items()},  # fmt: skip
+        "tempme": {
+            "R@1_off": off["t2v_R@1"], "R@1_off_lo": off["R@1_lo"], "R@1_off_hi": off["R@1_hi"],
+            "R@1_on": on["t2v_R@1"], "R@1_on_lo": on["R@1_lo"], "R@1_on_hi": on["R@1_hi"],
+            "dR@1": on["dR@1"], "dR@1_lo": on["dR@1_lo"], "dR@1_hi": on["dR@1_hi"], "p": on["p"],
+            "tokens_off": int(off["tokens"]), "tokens_on": int(on["tokens"]), "tokens_ratio": on["tokens_ratio"],
+            "encode_cpu_s_off": off["encode_cpu_s"], "encode_cpu_s_on": on["encode_cpu_s"],
+            "speedup_cpu": on["speedup_cpu"],
+        },
+        "stop": {
+            "R@1_frozen": frozen["t2v_R@1"], "R@1_frozen_lo": frozen["R@1_lo"], "R@1_frozen_hi": frozen["R@1_hi"],
+            "R@1_prompts": prompted["t2v_R@1"], "R@1_prompts_lo": prompted["R@1_lo"],
+            "R@1_prompts_hi": prompted["R@1_hi"], "dR@1": prompted["dR@1"], "dR@1_lo": prompted["dR@1_lo"],
+            "dR@1_hi": prompted["dR@1_hi"], "p": prompted["p"], "trainable_params": prompts.trainable,
+            "frozen_params": prompts.frozen, "epochs": len(prompts.history),
+            "best_val_R@1": float(prompts.history["val_R@1"].max()),
+        },
+        "ray": ray,
+    }  # fmt: skip
+
+
+def narrative(tempme: Comparison, stop: Comparison, ray: dict[str, Any], weights: str) -> str:
+    """The notebook's reading of the results, every number taken from them."""
+    off, on = tempme.table.iloc[0], tempme.table.iloc[1]
+    frozen, prompted = stop.table.iloc[0], stop.table.iloc[1]
+    lines = [
+        f"**The ViT:** {weights}.",
+        f"**TempMe merging** processes {on['tokens_ratio']:.0%} of the tokens of the plain pass and encodes the "
+        f"test clips {on['speedup_cpu']:.2f}x faster in CPU time; test t2v R@1 goes from {_interval(off)} to "
+        f"{_interval(on)}, a paired difference of {_difference(on)}.",
+        f"**STOP prompts** ({int(prompted['trainable_params']):,} trainable parameters on the frozen ViT): test "
+        f"t2v R@1 {_interval(frozen)} frozen against {_interval(prompted)} prompted, {_difference(prompted)}.",
+    ]
+    if ray.get("status") == "ok":
+        lines.append(
+            f"**Ray against local** on {ray['videos']} clips: same rows {ray['same_rows']}, largest absolute "
+            f"difference of any embedding {ray['max_abs_diff']:.2e}; local {ray['local_s']:.1f} s, Ray "
+            f"{ray['ray_s']:.1f} s including its start ({ray['ray_extract_s']:.1f} s of extraction)."
+        )
+    else:
+        lines.append(f"**Ray against local** was skipped: {ray.get('message', 'turned off (extract.ray)')}.")
+    return "\n\n".join(lines)

@@ -491,7 +491,8 @@ class ExtractConfig:
     merge_token_proportion: DashProportions = field(default_factory=lambda: [0.3, 0.1])
     # notebook 06 (vtr.experiments.extraction): the ViT of its TempMe and STOP rows, at merge_frames frames
     vit_arch: Architecture = "vtr-tiny-vit"
-    vit_frames: Positive = 12  # frames per clip of the TempMe and STOP comparisons (2 * 2 * 3)
+    vit_frames: Positive = 12  # frames per clip of the TempMe comparison (2 * 2 * 3)
+    split_clips: Count = 120  # world clips per split in the TempMe and STOP rows (whole hard pairs); 0 = all
     # STOP prompts (vtr.models.stop) trained with vtr.train.fit on the sample world's training clips
     prompt_frames: Positive = 4  # frames per clip of the STOP comparison (training costs ~20 ms per frame)
     prompt_spatial: Count = 4  # intra-frame spatial prompt tokens

@@ -36,3 +36,14 @@ def test_a_split_as_queries(small_cfg: Profile) -> None:
     first = test.caption_to_video[0]
     assert test.captions[0] in records[first].captions
     assert len(test.caption_clusters) == len(test.captions)
+
+
+def test_first_clips_keeps_hard_pairs_whole(small_cfg: Profile) -> None:
+    records = sample_world(small_cfg).clips("train")
+    chosen = xdata.first_clips(records, 3)
+    ids = {r.id for r in chosen}
+    assert 3 <= len(chosen) <= 4 and chosen == [r for r in records if r.id in ids]
+    partners = {r.meta.get("pair_partner") for r in chosen} - {None}
+    assert partners <= ids  # no clip without its partner
+    assert xdata.first_clips(records, 0) == records
+    assert len(xdata.load_split(small_cfg, "train", n_frames=2, limit=3).records) == len(chosen)

@@ -22,7 +22,7 @@ from vtr.data.manifest import ClipRecord
 from vtr.data.real_videos import real_videos
 from vtr.data.synthetic import sample_world
 from vtr.evaluation import HardPairs, hard_pairs
-from vtr.extract.api import extract
+from vtr.extract.api import extract, extraction_header, sampling_of
 from vtr.extract.store import load_extraction
 from vtr.models.encoders import Encoder
 from vtr.paths import resolve
@@ -48,11 +48,13 @@ def extract_sources(
     cfg: Profile, encoder: Encoder, *, formats: tuple[str, ...] = ALL_FORMATS, progress: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Extract the sample world's short clips (its manifest) and the real videos, every format and the
-    consolidated JSON; a rerun resumes (nothing is extracted twice). Returns each run's summary."""
+    consolidated JSON, into ``runs/extraction/<source>-<run key>`` (another model or other settings get
+    their own folder); a rerun resumes (nothing is extracted twice). Returns each run's summary."""
     root = runs_dir(cfg)
+    key = extraction_header(encoder, sampling_of(cfg, encoder))["key"][:12]
     sources = {"world": sample_world(cfg).manifest_path, "real": real_videos_manifest(root)}
     return {
-        name: extract(cfg, source, root / name, formats=formats, consolidated=True, encoder=encoder,
+        name: extract(cfg, source, root / f"{name}-{key}", formats=formats, consolidated=True, encoder=encoder,
                       progress=progress)
         for name, source in sources.items()
     }  # fmt: skip
@@ -112,13 +114,33 @@ class SplitClips:
         return self.pairs.clusters[self.caption_to_video]
 
 
-def load_split(cfg: Profile, split: str, n_frames: int, size: int | None = None) -> SplitClips:
+def first_clips(records: list[ClipRecord], limit: int) -> list[ClipRecord]:
+    """The first ``limit`` clips in manifest order, hard pairs kept whole (so one more when a pair
+    straddles the limit); ``limit`` 0 keeps all."""
+    if limit <= 0:
+        return list(records)
+    groups: dict[str, list[ClipRecord]] = {}
+    for record in records:
+        groups.setdefault(str(record.meta.get("pair_group") or f"clip:{record.id}"), []).append(record)
+    chosen: list[ClipRecord] = []
+    for members in groups.values():
+        if len(chosen) >= limit:
+            break
+        chosen.extend(members)
+    keep = {r.id for r in chosen}
+    return [r for r in records if r.id in keep]
+
+
+def load_split(
+    cfg: Profile, split: str, n_frames: int, size: int | None = None, limit: int | None = None
+) -> SplitClips:
     """The world's ``split`` clips, ``n_frames`` frames each (``video.strategy``, the profile's seed) at
-    ``size`` pixels (default ``video.size``); a clip that does not decode is left out and named in
-    ``errors``."""
+    ``size`` pixels (default ``video.size``), the first ``limit`` of them (default ``extract.split_clips``,
+    :func:`first_clips`); a clip that does not decode is left out and named in ``errors``."""
     world = sample_world(cfg)
     records, frames, errors = [], [], {}
-    for record in world.clips(split):
+    limit = cfg.extract.split_clips if limit is None else limit
+    for record in first_clips(world.clips(split), limit):
         try:
             clip = video.sample_frames(
                 record.video_path(world.root), n_frames, cfg.video.strategy, size or cfg.video.size, cfg.seed

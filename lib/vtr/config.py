@@ -499,7 +499,7 @@ class ExtractConfig:
     prompt_layer: Count = 3  # the block they enter at (0 = the input, as STOP); the blocks below run once
     prompt_temporal_layers: list[Count] = field(default_factory=lambda: [3, 4])  # inter-frame prompt blocks
     prompt_lora_rank: Count = 4  # LoRA adapters on the prompted blocks' MLPs, as TempMe fine-tunes; 0 = none
-    prompt_epochs: Positive = 3  # val R@1 peaked at epoch 3 of 6 on the sample profile; the rest of the schedule is ``train``'s
+    prompt_epochs: Positive = 3  # val R@1 peaked at epoch 3 of 6 (sample); the rest is ``train``'s schedule
     n_boot: Positive = 1000  # bootstrap resamples of the test clips for intervals and paired differences
     ray: Bool = True  # notebook 06 runs the Ray engine against the local one
     ray_videos: Positive = 8  # videos of that comparison (Ray's start-up dominates on 2 cores)

@@ -72,7 +72,9 @@ def test_the_profiles_schedules_are_tempmes() -> None:
 
     assert merge_config(load_profile("full")) == TEMPME_VIT_B32
     assert merge_config(load_profile("sample")) == TEMPME_TINY_VIT
-    strings = load_profile("sample", {"extract.merge_layer": "8-9-10", "extract.merge_token_proportion": "30-10"})
+    strings = load_profile(
+        "sample", {"extract.merge_layer": "8-9-10", "extract.merge_token_proportion": "30-10"}
+    )
     assert merge_config(strings) == TEMPME_VIT_B32
     assert merge_config(load_profile("sample", {"extract.merge_frame_num": [1, 1, 1]})) == MergeConfig(
         (1, 1, 1), (3, 4, 5), 0.3, 0.1

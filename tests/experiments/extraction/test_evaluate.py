@@ -42,7 +42,9 @@ def test_tempme_rows_are_the_plain_vit_and_the_merged_one_with_their_costs(small
 
 def test_stop_row_against_the_frozen_vit_and_the_narrative(small_cfg: Profile, vit) -> None:
     cfg = dataclasses.replace(small_cfg, extract=dataclasses.replace(small_cfg.extract, prompt_epochs=1))
-    splits = {s: xdata.load_split(cfg, s, n_frames=cfg.extract.prompt_frames) for s in ("train", "val", "test")}
+    splits = {
+        s: xdata.load_split(cfg, s, n_frames=cfg.extract.prompt_frames) for s in ("train", "val", "test")
+    }
     run = xtrain.train_prompts(cfg, vit, splits["train"], splits["val"], progress=False)
     stop = xeval.stop_comparison(cfg, vit, run, splits["test"])
     frozen, prompted = stop.table.loc["frozen ViT"], stop.table.loc["STOP prompts"]

@@ -28,7 +28,9 @@ def test_notebook_06_runs_and_saves_its_headline_metrics(tmp_path: Path) -> None
         command += ["--set", f"{key}={json.dumps(value)}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    row = next(r for r in json.loads((reports / "run.json").read_text())["notebooks"] if r["stem"].startswith("06_"))
+    row = next(
+        r for r in json.loads((reports / "run.json").read_text())["notebooks"] if r["stem"].startswith("06_")
+    )
     assert row["status"] == "ok", row.get("error")
     metrics = read_strict_json(reports / "metrics" / "06_extraction_search.json")
     assert metrics["extraction"]["world"]["processed"] == SMALL["world.n_clips"]

@@ -1,8 +1,8 @@
 """Notebook 06's data: what it extracts, how each output format looks, and a split's clips as queries.
 
-    runs = extract_sources(cfg, encoder)            # {"world": summary, "real": summary}
-    examples = format_examples(runs["world"]["out"])
-    clips = load_split(cfg, "test", n_frames=12)    # decoded frames + caption queries of the test clips
+runs = extract_sources(cfg, encoder)            # {"world": summary, "real": summary}
+examples = format_examples(runs["world"]["out"])
+clips = load_split(cfg, "test", n_frames=12)    # decoded frames + caption queries of the test clips
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def format_examples(out: str | Path, rows: int = 5) -> dict[str, Any]:
             {"shard": [p.name for p in sorted((out / "embeddings").glob("*.npy"))]}
         ).assign(shape=lambda t: [_shape_of(out / "embeddings" / s) for s in t["shard"]]),
         "embeddings": f"{embeddings.shape} {embeddings.dtype}",
-        "npy": pd.DataFrame({"file": [p.name for p in npy_files], "shape": [_shape_of(p) for p in npy_files]}),
+        "npy": pd.DataFrame(
+            {"file": [p.name for p in npy_files], "shape": [_shape_of(p) for p in npy_files]}
+        ),
         "json": first,
         "consolidated": {"metadata": consolidated.get("metadata"), "entry_keys": sorted(first_entry)},
     }

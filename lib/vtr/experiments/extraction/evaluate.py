@@ -52,7 +52,9 @@ class Scored:
     ranks: np.ndarray
 
 
-def score(name: str, text: np.ndarray, videos: np.ndarray, clips: SplitClips, n_boot: int, seed: int) -> Scored:
+def score(
+    name: str, text: np.ndarray, videos: np.ndarray, clips: SplitClips, n_boot: int, seed: int
+) -> Scored:
     """``evaluate_retrieval`` of caption embeddings ``text`` against clip embeddings ``videos``."""
     metrics = evaluate_retrieval(
         text, videos, clips.caption_to_video, n_boot=n_boot, seed=seed, dsl=False, pairs=clips.pairs
@@ -60,7 +62,9 @@ def score(name: str, text: np.ndarray, videos: np.ndarray, clips: SplitClips, n_
     return Scored(name, metrics, M.t2v_ranks(text @ videos.T, clips.caption_to_video))
 
 
-def paired_row(reference: Scored, other: Scored, clips: SplitClips, n_boot: int, seed: int) -> dict[str, float]:
+def paired_row(
+    reference: Scored, other: Scored, clips: SplitClips, n_boot: int, seed: int
+) -> dict[str, float]:
     """``other``'s R@1 minus ``reference``'s on the same queries, with its interval and p-value."""
     d = M.paired_bootstrap_diff(reference.ranks, other.ranks, "R@1", n_boot=n_boot, seed=seed,
                                 clusters=clips.caption_clusters)  # fmt: skip
@@ -95,7 +99,9 @@ def tempme_comparison(cfg: Profile, encoder: Encoder, test: SplitClips) -> Compa
     """Merging off (the plain per-frame ViT, mean of the frames) against ``extract``'s schedule."""
     n_boot, seed = cfg.extract.n_boot, cfg.seed
     text = embed_texts(encoder, test.captions, cache_dir=default_cache_dir(cfg), progress=False)
-    encode_clips_merged(encoder, test.frames[:2], merge_config(cfg))  # warm-up: first-call costs out of the timing
+    encode_clips_merged(
+        encoder, test.frames[:2], merge_config(cfg)
+    )  # warm-up: first-call costs out of the timing
     rows, scored = [], {}
     for name, merge in (("merging off", MergeConfig()), ("TempMe merging", merge_config(cfg))):
         videos, cost = _encode_merged(encoder, test.frames, merge)
@@ -118,7 +124,10 @@ def stop_comparison(cfg: Profile, encoder: Encoder, run: PromptRun, test: SplitC
     prompted_videos = clip_features(run.model, clip_tokens(run.model, encoder, test))
     prompted = score("STOP prompts", text, prompted_videos, test, n_boot, seed)
     table = pd.DataFrame(
-        [{"setting": s.name, **_row(s), "trainable_params": t} for s, t in ((frozen, 0), (prompted, run.trainable))]
+        [
+            {"setting": s.name, **_row(s), "trainable_params": t}
+            for s, t in ((frozen, 0), (prompted, run.trainable))
+        ]
     ).set_index("setting")
     for key, value in paired_row(frozen, prompted, test, n_boot, seed).items():
         table.loc["STOP prompts", key] = value
@@ -188,7 +197,11 @@ def ray_against_local(cfg: Profile, world_manifest: Path, *, timeout_s: float = 
     (meta_local, emb_local), (meta_ray, emb_ray) = _rows(local_dir), _rows(ray_dir)
     keys = ["video_id", "kind", "frame_index", "content_key"]
     same = meta_local[keys].equals(meta_ray[keys])
-    diff = float(np.abs(emb_local[meta_local["index"]] - emb_ray[meta_ray["index"]]).max()) if same else float("nan")
+    diff = (
+        float(np.abs(emb_local[meta_local["index"]] - emb_ray[meta_ray["index"]]).max())
+        if same
+        else float("nan")
+    )
     summary = json.loads((ray_dir / "summary.json").read_text())
     return {
         "status": "ok", "videos": int((meta_local["kind"] == "video").sum()), "same_rows": bool(same),
@@ -205,7 +218,9 @@ def _interval(row: pd.Series, key: str = "t2v_R@1", low: str = "R@1_lo", high: s
 
 
 def _difference(row: pd.Series) -> str:
-    verdict = "the interval excludes 0" if row["dR@1_lo"] > 0 or row["dR@1_hi"] < 0 else "the interval includes 0"
+    verdict = (
+        "the interval excludes 0" if row["dR@1_lo"] > 0 or row["dR@1_hi"] < 0 else "the interval includes 0"
+    )
     return f"{row['dR@1']:+.1f} points [{row['dR@1_lo']:+.1f}, {row['dR@1_hi']:+.1f}], p = {row['p']:.3f}: {verdict}"
 
 

@@ -56,7 +56,9 @@ def comparison_figure(tables: dict[str, pd.DataFrame]) -> plt.Figure:
         values = table["t2v_R@1"].to_numpy()
         low = values - table["R@1_lo"].to_numpy()
         high = table["R@1_hi"].to_numpy() - values
-        ax.bar(range(len(table)), values, yerr=[low, high], capsize=4, color=["#999999", "#3b75af"][: len(table)])
+        ax.bar(
+            range(len(table)), values, yerr=[low, high], capsize=4, color=["#999999", "#3b75af"][: len(table)]
+        )
         ax.set_xticks(range(len(table)), list(table.index), fontsize=9)
         ax.set_ylabel("test t2v R@1 (%)")
         ax.set_title(title, fontsize=10)

@@ -74,7 +74,10 @@ def clip_features(model: PromptedViT, tokens: torch.Tensor) -> np.ndarray:
     """(N, D) L2-normalised clip embeddings of prefix ``tokens``, in eval mode."""
     model.eval()
     device = next(model.parameters()).device
-    parts = [model.encode_tokens(tokens[i : i + TOKEN_CHUNK].to(device)).cpu() for i in range(0, len(tokens), TOKEN_CHUNK)]
+    parts = [
+        model.encode_tokens(tokens[i : i + TOKEN_CHUNK].to(device)).cpu()
+        for i in range(0, len(tokens), TOKEN_CHUNK)
+    ]
     return torch.cat(parts).numpy()
 
 
@@ -108,7 +111,9 @@ class PromptRun:
     train_seconds: float  # this call's training time (0 when reloaded)
 
 
-def _val_r1(model: PromptedViT, tokens: torch.Tensor, text: np.ndarray, owners: np.ndarray) -> dict[str, float]:
+def _val_r1(
+    model: PromptedViT, tokens: torch.Tensor, text: np.ndarray, owners: np.ndarray
+) -> dict[str, float]:
     sim = text @ clip_features(model, tokens).T
     return {"val_R@1": M.retrieval_metrics(sim, owners)["t2v_R@1"]}
 

@@ -214,7 +214,7 @@ def test_full_lists_only_its_differences(capsys: pytest.CaptureFixture[str]) -> 
     )
     assert {key.split(".")[0] for key in changed} == {
         "name", "device", "video", "data", "internvid", "model", "train", "finetune", "hnerv", "msrvtt_recall",
-        "moments",
+        "moments", "extract",
     }  # fmt: skip
     assert not any(
         key.startswith(("world.", "tiny.")) for key in changed
@@ -231,3 +231,19 @@ def test_flatten_and_differences() -> None:
     assert differences(a, a) == {}
     flat = flatten(a)
     assert flat["video.strategy"] == "uniform" and "source_file" not in flat and "world" not in flat
+
+
+def test_extract_section_reads_tempmes_strings_and_names_bad_schedules() -> None:
+    cfg = load_profile("sample", {"extract.merge_frame_num": "2-2-2", "extract.merge_layer": "6-8-10"})
+    assert cfg.extract.merge_frame_num == [2, 2, 2] and cfg.extract.merge_layer == [6, 8, 10]
+    assert load_profile("full").extract.merge and not load_profile("sample").extract.merge
+    bad = {
+        "extract.merge_layer": ("8-9", "one entry per merge layer"),
+        "extract.merge_frame_num": ("two-two", "dash-separated string"),
+        "extract.merge_token_proportion": ([30, 10, 5], "one or two values"),
+    }
+    for key, (value, message) in bad.items():
+        with pytest.raises(ConfigError, match=message):
+            load_profile("sample", {key: value})
+    with pytest.raises(ConfigError, match="below 100"):
+        load_profile("sample", {"extract.merge_token_proportion": "100-10"})

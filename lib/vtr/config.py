@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from vtr.paths import project_root
 
@@ -457,6 +457,78 @@ class MomentsConfig:
     n_cases: Positive = 3  # queries shown as timelines, and as failure cases
 
 
+def _dash_list(value: Any) -> Any:
+    """TempMe's dash-separated settings (``"2-2-3"``, ``"30-10"``) as lists; lists pass unchanged."""
+    if isinstance(value, str):
+        try:
+            return [float(v) if "." in v else int(v) for v in value.split("-") if v.strip()]
+        except ValueError:
+            raise ValueError(f"must be a list or a dash-separated string such as '2-2-3', got {value!r}") from None
+    return value
+
+
+DashInts = Annotated[list[Positive], BeforeValidator(_dash_list)]
+DashLayers = Annotated[list[Count], BeforeValidator(_dash_list)]
+DashProportions = Annotated[list[Annotated[float, Field(ge=0, le=100)]], BeforeValidator(_dash_list)]
+
+
+@dataclass
+class ExtractConfig:
+    """``vtr extract``'s TempMe-style token merging (``vtr.models.tome``) and notebook 06's comparisons.
+
+    The merge settings are seed 001's / TempMe's: ``merge_frame_num`` frames joined at each block of
+    ``merge_layer`` (0-based), ``merge_token_proportion`` the fraction of tokens merged per block within
+    frames, then across frames (percent when > 1: ``"30-10"``). YAML lists or TempMe's strings
+    (``--set extract.merge_layer=8-9-10``) both work. The defaults are the schedule scaled to the
+    6 blocks of ``vtr-tiny-vit``; the full profile sets the paper's (ViT-B/32, 12 frames, 2-2-3 at 8-9-10).
+    """
+
+    __pydantic_config__ = _SECTION
+
+    merge: Bool = False  # merge tokens in ``vtr extract`` (needs a ViT ``model.arch``; frames divisible)
+    merge_frame_num: DashInts = field(default_factory=lambda: [2, 2, 3])
+    merge_layer: DashLayers = field(default_factory=lambda: [3, 4, 5])
+    merge_token_proportion: DashProportions = field(default_factory=lambda: [0.3, 0.1])
+    # notebook 06 (vtr.experiments.extraction): the ViT of its TempMe and STOP rows, at merge_frames frames
+    vit_arch: Architecture = "vtr-tiny-vit"
+    vit_frames: Positive = 12  # frames per clip of the TempMe comparison (2 * 2 * 3)
+    split_clips: Count = 120  # world clips per split in the TempMe and STOP rows (whole hard pairs); 0 = all
+    # STOP prompts (vtr.models.stop) trained with vtr.train.fit on the sample world's training clips
+    prompt_frames: Positive = 4  # frames per clip of the STOP comparison (training costs ~20 ms per frame)
+    prompt_spatial: Count = 4  # intra-frame spatial prompt tokens
+    prompt_layer: Count = 3  # the block they enter at (0 = the input, as STOP); the blocks below run once
+    prompt_temporal_layers: list[Count] = field(default_factory=lambda: [3, 4])  # inter-frame prompt blocks
+    prompt_lora_rank: Count = 4  # LoRA adapters on the prompted blocks' MLPs, as TempMe fine-tunes; 0 = none
+    prompt_epochs: Positive = 3  # val R@1 peaked at epoch 3 of 6 (sample); the rest is ``train``'s schedule
+    n_boot: Positive = 1000  # bootstrap resamples of the test clips for intervals and paired differences
+    ray: Bool = True  # notebook 06 runs the Ray engine against the local one
+    ray_videos: Positive = 8  # videos of that comparison (Ray's start-up dominates on 2 cores)
+
+    def __post_init__(self) -> None:
+        if len(self.merge_frame_num) != len(self.merge_layer):
+            raise ValueError(
+                f"'extract.merge_frame_num' {self.merge_frame_num} and 'extract.merge_layer' "
+                f"{self.merge_layer} must have one entry per merge layer"
+            )
+        if list(self.merge_layer) != sorted(set(self.merge_layer)):
+            raise ValueError(f"'extract.merge_layer' must be strictly increasing, got {self.merge_layer}")
+        if len(self.merge_token_proportion) not in (1, 2):
+            raise ValueError(
+                "'extract.merge_token_proportion' takes one or two values (within frames, across frames), "
+                f"got {self.merge_token_proportion}"
+            )
+        if any(layer < self.prompt_layer for layer in self.prompt_temporal_layers):
+            raise ValueError(
+                f"'extract.prompt_temporal_layers' {self.prompt_temporal_layers} must not lie below "
+                f"'extract.prompt_layer' ({self.prompt_layer}): prompts exist only from that block on"
+            )
+        if any((v / 100 if v > 1 else v) >= 1 for v in self.merge_token_proportion):
+            raise ValueError(
+                "'extract.merge_token_proportion' values must be fractions below 1 or percentages below 100, "
+                f"got {self.merge_token_proportion}"
+            )
+
+
 @dataclass
 class Profile:
     """One complete configuration of a run; the defaults are the sample profile."""
@@ -478,6 +550,7 @@ class Profile:
     hnerv: HnervConfig = field(default_factory=HnervConfig)
     msrvtt_recall: MsrvttRecallConfig = field(default_factory=MsrvttRecallConfig)
     moments: MomentsConfig = field(default_factory=MomentsConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
     source_file: Str = field(default="", metadata={"internal": True})
 
     def to_dict(self) -> dict[str, Any]:

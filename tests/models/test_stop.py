@@ -59,3 +59,21 @@ def test_bad_configs():
         PromptedViT(_vit(), PromptConfig(temporal_layers=(5,)))
     with pytest.raises(ValueError, match="odd"):
         PromptConfig(temporal_kernel=2)
+
+
+def test_deep_prompts_train_on_cached_prefix_tokens():
+    frames = torch.randn(2, 3, 3, 32, 32)
+    vit = _vit()
+    plain = PromptedViT(vit, PromptConfig(n_spatial=0, temporal_layers=(), prompt_layer=2))
+    with torch.no_grad():  # no prompts: still the frozen tower, whatever block they would enter at
+        torch.testing.assert_close(plain(frames), vit(frames.flatten(0, 1)).reshape(2, 3, -1))
+    model = PromptedViT(_vit(), PromptConfig(n_spatial=2, temporal_layers=(2,), lora_rank=2, prompt_layer=2))
+    tokens = model.prefix_tokens(frames)
+    assert tokens.shape == (2, 3, 17, 32) and not tokens.requires_grad  # 16 patches + the class token
+    torch.testing.assert_close(model.encode_tokens(tokens), model.encode_clip(frames))
+    lora = [n for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+    assert lora and all(".resblocks.2." in n for n in lora)  # adapters only where prompts reach
+    model.encode_tokens(tokens).sum().backward()
+    assert all(p.grad is not None for p in model.trainable_parameters())
+    with pytest.raises(ValueError, match="prompt_layer"):
+        PromptConfig(temporal_layers=(0,), prompt_layer=1)

@@ -54,14 +54,45 @@ EXTRACT_VERSION = 1
 
 def make_encoder(cfg: Profile) -> Encoder:
     """The profile's encoder; random weights (``model.pretrained: ""``) are seeded by ``cfg.seed``,
-    so every process (and every Ray actor) that builds it gets the same weights."""
+    so every process (and every Ray actor) that builds it gets the same weights. With
+    ``extract.merge`` on it merges tokens as the ``extract`` section says
+    (:class:`vtr.models.tome.MergingEncoder`).
+
+    Raises:
+        ValueError: merging is on but ``video.n_frames`` cannot be joined in ``extract.merge_frame_num``
+            groups, or ``model.arch`` is not a ViT with class-token pooling.
+    """
     import torch
 
+    if cfg.extract.merge:
+        check_merge_settings(cfg)
     if cfg.model.pretrained:
-        return load_encoder(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        return load_encoder(cfg)
+        encoder = load_encoder(cfg)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            encoder = load_encoder(cfg)
+    if not cfg.extract.merge:
+        return encoder
+    from vtr.models.tome import MergingEncoder, merge_config
+
+    try:
+        return MergingEncoder(encoder, merge_config(cfg))
+    except TypeError as err:
+        raise ValueError(f"extract.merge needs a ViT model.arch, not {cfg.model.arch!r}: {err}") from None
+
+
+def check_merge_settings(cfg: Profile) -> None:
+    """ValueError naming the keys when ``video.n_frames`` does not divide into the merge groups."""
+    from vtr.models.tome import merge_config
+
+    try:
+        merge_config(cfg).frames_out(cfg.video.n_frames)
+    except ValueError as err:
+        raise ValueError(
+            f"extract.merge: video.n_frames={cfg.video.n_frames} does not fit extract.merge_frame_num="
+            f"{cfg.extract.merge_frame_num} ({err}); set --frames to a multiple of their product"
+        ) from None
 
 
 def _profile(profile: str | os.PathLike[str] | Profile, overrides: dict[str, Any] | None) -> Profile:

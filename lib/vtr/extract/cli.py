@@ -4,6 +4,7 @@
     vtr extract videos/ --out out/ --format both --consolidated --summary
     vtr extract clips.jsonl --out out/ --engine ray --workers 4 --set model.arch=ViT-B-32
     vtr extract videos/ --out out/ --frames 12 --device cuda
+    vtr extract videos/ --out out/ --frames 12 --set model.arch=vtr-tiny-vit --set extract.merge=true  # TempMe
 
 Exit status: 0 when at least one video is done (now or earlier; unreadable videos are listed in
 ``summary.json`` and on stderr), 1 when none is, 2 for a usage error (an empty folder, an unknown format or engine, an output

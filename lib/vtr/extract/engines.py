@@ -237,3 +237,37 @@ def run_ray(
                 )
             )
         yield results
+
+
+# ``vtr extract --engine ray`` in a child process with its own stdin/stdout/stderr: Ray's processes started
+# under a notebook's or pytest's captured streams miss the raylet's fixed start-up deadline on a busy
+# 2-core machine (the dashboard agent is too slow to write its port file, ray-project/ray#65983).
+_RAY_DRIVER = """
+import sys
+import ray
+for attempt in range(2):  # one retry: the deadline is still missed now and then under heavy load
+    try:
+        ray.init(num_cpus=int(sys.argv[1]), include_dashboard=False, log_to_driver=False)
+        break
+    except Exception as err:  # Ray raises a bare Exception for a start-up timeout
+        if "timed out during startup" not in str(err) or attempt == 1:
+            raise
+        ray.shutdown()
+from vtr.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def ray_child_command(args: Sequence[str], num_cpus: int = 2) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``vtr <args>`` (an ``extract --engine ray``) in a
+    child Python with a local Ray of ``num_cpus`` CPUs: this vtr on the path, Ray's usage stats off."""
+    import sys
+
+    lib = str(Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (lib, os.environ.get("PYTHONPATH", "")) if p),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }
+    return [sys.executable, "-c", _RAY_DRIVER, str(num_cpus), *args], env

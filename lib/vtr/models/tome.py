@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vtr.models.encoders import Encoder
+
+if TYPE_CHECKING:
+    from vtr.config import ExtractConfig, Profile
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,18 @@ def _numbers(value: str | Sequence[Any], kind: type) -> tuple[Any, ...]:
     return tuple(kind(v) for v in parts if v != "")
 
 
-#: TempMe's default for ViT-B/32 at 12 frames: frames joined 2-2-3 at blocks 8-9-10, 30% then 10%.
+def merge_config(cfg: Profile | ExtractConfig) -> MergeConfig:
+    """The merge schedule a profile's ``extract`` section sets (whether or not ``extract.merge`` is on)."""
+    section = getattr(cfg, "extract", cfg)
+    return MergeConfig.from_tempme(
+        section.merge_frame_num, section.merge_layer, section.merge_token_proportion
+    )
+
+
+#: TempMe's default for ViT-B/32 at 12 frames: frames joined 2-2-3 at blocks 8-9-10, 30% then 10%
+#: (the full profile's ``extract`` section; ``merge_config(load_profile("full"))`` equals it).
 TEMPME_VIT_B32 = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(8, 9, 10), intra=0.3, inter=0.1)
-#: The same schedule scaled to the 6 blocks of the sample profile's ``vtr-tiny-vit``.
+#: The same schedule scaled to the 6 blocks of the sample profile's ``vtr-tiny-vit`` (the defaults).
 TEMPME_TINY_VIT = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(3, 4, 5), intra=0.3, inter=0.1)
 
 
@@ -260,3 +272,48 @@ def encode_clips_merged(
     with encoder._autocast():
         features = merged_video_features(encoder.model.visual, pixels, cfg, stats)
     return features.float().cpu().numpy()
+
+
+class MergingEncoder(Encoder):
+    """An :class:`~vtr.models.encoders.Encoder` whose videos go through the ViT with token merging.
+
+    It shares the wrapped encoder's model, tokenizer and preprocessing (text is encoded as before);
+    :meth:`encode_video_rows` stores each video's :meth:`MergeConfig.frames_out` merged clip features
+    instead of one row per frame (one row for TempMe's 12 frames at 2-2-3), and :meth:`identity`
+    includes the schedule, so caches and ``vtr extract`` folders keep merged and plain embeddings apart.
+    ``vtr extract`` uses it when ``extract.merge`` is on (:func:`vtr.extract.api.make_encoder`).
+    """
+
+    def __init__(self, encoder: Encoder, merge: MergeConfig) -> None:
+        _check_visual(encoder.model.visual)
+        self.__dict__.update(encoder.__dict__)
+        self.merge = merge
+        self.stats = MergeStats()  # token counts of every merged forward pass, for cost accounting
+
+    def identity(self) -> dict[str, Any]:
+        schedule = {"frames": list(self.merge.merge_frames), "layers": list(self.merge.merge_layers),
+                    "intra": self.merge.intra, "inter": self.merge.inter}  # fmt: skip
+        return {**super().identity(), "merge": schedule}
+
+    def rows_per_video(self, n_frames: int) -> int:
+        return self.merge.frames_out(n_frames)
+
+    @torch.inference_mode()
+    def encode_video_rows(self, videos: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per video, its (T', D) L2-normalised merged clip features; videos of equal length share a pass."""
+        rows: list[np.ndarray | None] = [None] * len(videos)
+        by_length: dict[int, list[int]] = {}
+        for i, frames in enumerate(videos):
+            by_length.setdefault(len(frames), []).append(i)
+        for length, members in by_length.items():
+            self.merge.frames_out(length)  # a clear error before any work when groups do not divide
+            per_pass = max(1, self.batch_size // max(1, length))
+            for start in range(0, len(members), per_pass):
+                part = members[start : start + per_pass]
+                pixels = torch.stack([self.preprocess(np.asarray(videos[i])) for i in part])
+                with self._autocast():
+                    features = merged_clip_features(self.model.visual, pixels, self.merge, self.stats)
+                features = F.normalize(features.float(), dim=-1).cpu().numpy()
+                for i, feature in zip(part, features, strict=True):
+                    rows[i] = feature
+        return [r for r in rows if r is not None]

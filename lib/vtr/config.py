@@ -480,14 +480,14 @@ class ExtractConfig:
     ``merge_layer`` (0-based), ``merge_token_proportion`` the fraction of tokens merged per block within
     frames, then across frames (percent when > 1: ``"30-10"``). YAML lists or TempMe's strings
     (``--set extract.merge_layer=8-9-10``) both work. The defaults are the schedule scaled to the
-    6 blocks of ``vtr-tiny-vit``; the full profile sets the paper's (ViT-B/32, 12 frames, 2-2-3 at 8-9-10).
+    4 blocks of ``vtr-tiny-vit``; the full profile sets the paper's (ViT-B/32, 12 frames, 2-2-3 at 8-9-10).
     """
 
     __pydantic_config__ = _SECTION
 
     merge: Bool = False  # merge tokens in ``vtr extract`` (needs a ViT ``model.arch``; frames divisible)
     merge_frame_num: DashInts = field(default_factory=lambda: [2, 2, 3])
-    merge_layer: DashLayers = field(default_factory=lambda: [3, 4, 5])
+    merge_layer: DashLayers = field(default_factory=lambda: [1, 2, 3])
     merge_token_proportion: DashProportions = field(default_factory=lambda: [0.3, 0.1])
     # notebook 06 (vtr.experiments.extraction): the ViT of its TempMe and STOP rows, at merge_frames frames
     vit_arch: Architecture = "vtr-tiny-vit"
@@ -496,8 +496,8 @@ class ExtractConfig:
     # STOP prompts (vtr.models.stop) trained with vtr.train.fit on the sample world's training clips
     prompt_frames: Positive = 4  # frames per clip of the STOP comparison (training costs ~20 ms per frame)
     prompt_spatial: Count = 4  # intra-frame spatial prompt tokens
-    prompt_layer: Count = 3  # the block they enter at (0 = the input, as STOP); the blocks below run once
-    prompt_temporal_layers: list[Count] = field(default_factory=lambda: [3, 4])  # inter-frame prompt blocks
+    prompt_layer: Count = 2  # the block they enter at (0 = the input, as STOP); the blocks below run once
+    prompt_temporal_layers: list[Count] = field(default_factory=lambda: [2, 3])  # inter-frame prompt blocks
     prompt_lora_rank: Count = 4  # LoRA adapters on the prompted blocks' MLPs, as TempMe fine-tunes; 0 = none
     prompt_epochs: Positive = 3  # val R@1 peaked at epoch 3 of 6 (sample); the rest is ``train``'s schedule
     n_boot: Positive = 1000  # bootstrap resamples of the test clips for intervals and paired differences

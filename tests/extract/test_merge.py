@@ -42,7 +42,7 @@ def test_merging_on_stores_one_merged_row_per_video_and_differs_from_off(
                    "extract.merge": True, "data_dir": str(tmp_path / "data")},
     )  # fmt: skip
     encoder = make_encoder(cfg)
-    assert isinstance(encoder, MergingEncoder) and encoder.identity()["merge"]["layers"] == [3, 4, 5]
+    assert isinstance(encoder, MergingEncoder) and encoder.identity()["merge"]["layers"] == [1, 2, 3]
     row = meta_merged.sort_values("video_id").iloc[0]
     frames = sample_frames(row["video_path"], 12, "uniform", 64, 0)
     expected = encode_clips_merged(encoder, [frames], merge_config(cfg))[0]
@@ -77,6 +77,6 @@ def test_the_profiles_schedules_are_tempmes() -> None:
     )
     assert merge_config(strings) == TEMPME_VIT_B32
     assert merge_config(load_profile("sample", {"extract.merge_frame_num": [1, 1, 1]})) == MergeConfig(
-        (1, 1, 1), (3, 4, 5), 0.3, 0.1
+        (1, 1, 1), (1, 2, 3), 0.3, 0.1
     )
     assert json.loads(json.dumps(load_profile("full").extract.merge_layer)) == [8, 9, 10]

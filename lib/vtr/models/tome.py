@@ -108,8 +108,8 @@ def merge_config(cfg: Profile | ExtractConfig) -> MergeConfig:
 #: TempMe's default for ViT-B/32 at 12 frames: frames joined 2-2-3 at blocks 8-9-10, 30% then 10%
 #: (the full profile's ``extract`` section; ``merge_config(load_profile("full"))`` equals it).
 TEMPME_VIT_B32 = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(8, 9, 10), intra=0.3, inter=0.1)
-#: The same schedule scaled to the 6 blocks of the sample profile's ``vtr-tiny-vit`` (the defaults).
-TEMPME_TINY_VIT = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(3, 4, 5), intra=0.3, inter=0.1)
+#: The same schedule scaled to the 4 blocks of the sample profile's ``vtr-tiny-vit`` (the defaults).
+TEMPME_TINY_VIT = MergeConfig(merge_frames=(2, 2, 3), merge_layers=(1, 2, 3), intra=0.3, inter=0.1)
 
 
 @dataclass

@@ -31,7 +31,8 @@ def test_tempme_rows_are_the_plain_vit_and_the_merged_one_with_their_costs(small
     plain = evaluate_retrieval(text, vit.encode_clips(test.frames), test.caption_to_video, n_boot=100,
                                dsl=False, pairs=test.pairs)  # fmt: skip
     assert off["t2v_R@1"] == plain["t2v_R@1"] and off["R@1_lo"] == plain["t2v_R@1_lo"]
-    assert on["tokens"] < 0.7 * off["tokens"] and on["tokens_ratio"] == on["tokens"] / off["tokens"]
+    # the sample schedule (4 blocks: frames joined at 1-2-3) keeps about 3/4 of the tokens
+    assert on["tokens"] < 0.8 * off["tokens"] and on["tokens_ratio"] == on["tokens"] / off["tokens"]
     assert on["encode_cpu_s"] > 0 and on["speedup_cpu"] == off["encode_cpu_s"] / on["encode_cpu_s"]
     assert on["dR@1"] == pytest.approx(on["t2v_R@1"] - off["t2v_R@1"])
     assert on["dR@1_lo"] <= on["dR@1"] <= on["dR@1_hi"] and 0 <= on["p"] <= 1

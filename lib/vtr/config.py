@@ -418,9 +418,11 @@ class MsrvttRecallConfig:
         1  # visits of each training video per epoch, each with a fresh random caption
     )
     heads: list[TemporalHead] = field(
-        default_factory=lambda: ["mean", "seqtransf"]
-    )  # temporal heads compared
+        default_factory=lambda: ["mean", "trend"]
+    )  # temporal heads compared (full: mean, seqtransf); the gain over "mean" is reported with its interval
     head_layers: Positive = 2  # transformer layers of the seqTransf head (CLIP4Clip uses 4)
+    trend_init: Bool = True  # the trend head starts from vtr-tiny's pretrained time maps (with vtr-tiny)
+    sampler: Literal["random", "pairs"] = "pairs"  # pairs: hard-pair partners share a training batch
     n_boot: Positive = 1000  # bootstrap resamples of the test queries for the intervals
     n_cases: Count = 4  # success and failure cases shown with frames
 

@@ -308,7 +308,12 @@ class FinetuneConfig:
     temporal: TemporalHead = "trend"  # video head of every scorer: mean | seqtransf | trend
     # trend head: start from vtr-tiny's pretrained time maps (when model.pretrained is vtr-tiny)
     trend_init: Bool = True
+    # the rate of the pretrained trend maps (trend_init with vtr-tiny): "encoder" = train.lr_encoder, like the
+    # other pretrained weights tuned; "head" = train.lr_head, like the new layers
+    trend_lr: Literal["encoder", "head"] = "head"
     sampler: Literal["random", "pairs"] = "pairs"  # pairs: hard-pair partners share a training batch
+    # what picks the epoch on the val split: t2v R@1, the pair accuracy, or their mean (val_R@1+pair_acc)
+    monitor: Literal["R@1", "pair_acc", "R@1+pair_acc"] = "R@1"
     text_blocks: Count = 1  # last text-tower blocks tuned on cached frame features (+ ln_final, projection, tokens)
     temporal_layers: Positive = 1  # seqTransf depth (CLIP4Clip's 4 in the full profile)
     crossattn_heads: Count = 0  # 0 = one head per 64 channels

@@ -350,3 +350,37 @@ def test_run_key_names_the_spec_and_hashes_what_decides_the_weights() -> None:
         assert FT.run_key(load_profile("sample", {override: value}), spec, {"epochs": None}) != key, override
     assert FT.run_key(cfg, spec, {"epochs": 3}) != key
     assert FT.run_key(cfg, dataclasses.replace(spec, seed=1), {"epochs": None}) != key
+
+
+def test_validation_metrics_and_the_monitor_that_picks_the_epoch(cfg, tmp_path: Path) -> None:
+    train, val = _paired_split(16, "train"), _paired_split(16, "val")
+    torch.manual_seed(0)
+    model = FT.build_model(cfg, "dual", D)
+    found = FT.validation_metrics(model, val, cfg.finetune)
+    evaluation = FT.evaluate(model, val, cfg.finetune, n_boot=20)
+    assert found["val_R@1"] == pytest.approx(evaluation.metrics["t2v_R@1"])
+    assert found["val_pair_acc"] == pytest.approx(evaluation.metrics["pair_acc"])
+    assert found["val_R@1+pair_acc"] == pytest.approx((found["val_R@1"] + found["val_pair_acc"]) / 2)
+    unpaired = FT.validation_metrics(model, _split(16, name="val"), cfg.finetune)
+    assert unpaired["val_pair_acc"] == unpaired["val_R@1"]  # no pairs: the mean is R@1 alone
+    for monitor in ("pair_acc", "R@1+pair_acc"):
+        watched = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, monitor=monitor))
+        _, result = FT.train_one(watched, FT.RunSpec("dual", "infonce", "uniform", 0), train, val,
+                                 out_dir=tmp_path / monitor)  # fmt: skip
+        column = FT.MONITORS[monitor]
+        assert result.best_value == result.history[column].max()
+        assert result.best_epoch == int(result.history.loc[result.history[column].idxmax(), "epoch"])
+
+
+def test_pretrained_trend_maps_can_train_at_the_encoder_rate(cfg) -> None:
+    trend = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, temporal="trend", trend_lr="encoder",
+                                                                  trend_init=False))  # no vtr-tiny pretraining
+    model = FT.build_model(trend, "dual", D)
+    encoder, head = FT._parameter_roles(trend, model)
+    assert any(n.startswith("temporal.") for n, _ in head) and not encoder  # not pretrained: a new layer
+    model.scorer._trend_pretrained = True  # as _start_from_pretrained_trend marks it
+    encoder, head = FT._parameter_roles(trend, model)
+    assert {n for n, _ in encoder} == {n for n, _ in model.scorer.named_parameters() if n.startswith("temporal.")}
+    assert not any(n.startswith("temporal.") for n, _ in head)
+    as_head = dataclasses.replace(trend, finetune=dataclasses.replace(trend.finetune, trend_lr="head"))
+    assert not FT._parameter_roles(as_head, model)[0]

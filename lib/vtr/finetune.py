@@ -356,6 +356,7 @@ def _start_from_pretrained_trend(cfg: Profile, scorer: DualEncoderScorer) -> Non
     state = pretrained_trend_state(cfg)
     if state is not None:
         scorer.temporal.load_state_dict(state)
+        scorer._trend_pretrained = True  # what finetune.trend_lr: encoder looks for
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -577,24 +578,51 @@ def train_one(
         return embedding_loss(m.scorer.embed_text(text), m.scorer.embed_video(video))
 
     def validate(m: FinetuneModel) -> dict[str, float]:
-        scores = score_retrieval(m, val, cfg.finetune.rerank_k)  # t2v ranking: each caption's own top k
-        ranks = M.t2v_ranks(scores.ranking, val.caption_to_video)
-        return {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
+        return validation_metrics(m, val, cfg.finetune)
 
     train_cfg = dataclasses.replace(cfg.train, epochs=epochs or cfg.train.epochs)
-    backbone = model.backbone if model.backbone is not None else model.text_backbone
-    groups = param_groups(
-        backbone.named_parameters() if backbone is not None else [],
-        model.scorer.named_parameters(),
-        train_cfg,
-    )
+    encoder_params, head_params = _parameter_roles(cfg, model)
+    groups = param_groups(encoder_params, head_params, train_cfg)
     device = resolve_device(cfg.device)
     result = fit(
         model, batch_loss, loader, train_cfg, out_dir=out_dir, groups=groups,
-        validate=validate if val is not None else None, monitor="val_R@1", mode="max",
+        validate=validate if val is not None else None, monitor=MONITORS[cfg.finetune.monitor], mode="max",
         seed=spec.seed, device=device, progress=progress,
     )  # fmt: skip
     return model, result
+
+
+#: The validation value each ``finetune.monitor`` setting picks the epoch by (:func:`validation_metrics`).
+MONITORS = {"R@1": "val_R@1", "pair_acc": "val_pair_acc", "R@1+pair_acc": "val_R@1+pair_acc"}
+
+
+def validation_metrics(model: FinetuneModel, val: FeatureSplit, ft: FinetuneConfig) -> dict[str, float]:
+    """What early stopping can watch on ``val``: t2v R@1 and MeanR (each caption re-ranks its own top
+    ``rerank_k``), and with hard pairs the pair accuracy and the mean of the two (``val_R@1+pair_acc``).
+
+    Why the pair accuracy: R@1 over a few hundred clips moves with appearance, while the hard pairs are
+    what only a model that reads motion gets right; without them the mean is R@1 alone."""
+    scores = score_retrieval(model, val, ft.rerank_k)
+    ranks = M.t2v_ranks(scores.ranking, val.caption_to_video)
+    out = {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
+    partner = val.pairs.partner if val.pairs is not None else np.full(len(val.ids), -1)
+    outcomes = M.pair_outcomes(scores.ranking, val.caption_to_video, partner)
+    out["val_pair_acc"] = 100.0 * float(outcomes.mean()) if outcomes.size else out["val_R@1"]
+    out["val_R@1+pair_acc"] = (out["val_R@1"] + out["val_pair_acc"]) / 2
+    return out
+
+
+def _parameter_roles(cfg: Profile, model: FinetuneModel) -> tuple[list, list]:
+    """(encoder-rate, head-rate) named parameters: the tuned encoder (or text tower) at ``lr_encoder``,
+    the scorer at ``lr_head``, except vtr-tiny's pretrained trend maps with ``finetune.trend_lr: encoder``."""
+    backbone = model.backbone if model.backbone is not None else model.text_backbone
+    encoder = list(backbone.named_parameters()) if backbone is not None else []
+    head = list(model.scorer.named_parameters())
+    ft = cfg.finetune
+    if ft.trend_lr == "encoder" and getattr(model.scorer, "_trend_pretrained", False):
+        encoder += [(n, p) for n, p in head if n.startswith("temporal.")]
+        head = [(n, p) for n, p in head if not n.startswith("temporal.")]
+    return encoder, head
 
 
 # ------------------------------------------------------------------------------------ grids

@@ -57,7 +57,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
         "sample",
         {"msrvtt_recall.epochs": 2, "msrvtt_recall.batch_size": 8, "msrvtt_recall.head_layers": 1,
          "msrvtt_recall.projection_hidden": 32, "msrvtt_recall.n_boot": 50, "msrvtt_recall.hard_negatives": 3,
-         "train.tensorboard": False},
+         "msrvtt_recall.trend_init": False, "train.tensorboard": False},
     )  # fmt: skip
     out = tmp_path_factory.mktemp("runs")
     rows = evaluate.compute_rows(cfg, train, test, progress=False, out_root=out)

@@ -16,7 +16,7 @@ from vtr.experiments.msrvtt_recall.train import SEED_002
 
 def test_tiny_end_to_end_rows(tiny_run) -> None:
     cfg, train, test, rows, out = tiny_run
-    assert list(rows) == [ZERO_SHOT, SEED_002, "mean head", "seqtransf head"]
+    assert list(rows) == [ZERO_SHOT, SEED_002, "mean head", "trend head"]
     zero = rows[ZERO_SHOT]
     # zero-shot t2v R@1 by hand: the argmax video of each caption's similarity row.
     sim = test.text @ test.videos.T
@@ -26,7 +26,7 @@ def test_tiny_end_to_end_rows(tiny_run) -> None:
     # Mean pooling has no parameters: its row is the zero-shot row.
     assert rows["mean head"].history is None
     np.testing.assert_allclose(rows["mean head"].videos, zero.videos, atol=1e-6)
-    for name in (SEED_002, "seqtransf head"):
+    for name in (SEED_002, "trend head"):
         history = rows[name].history
         assert list(history["epoch"]) == [1, 2] and "seconds" not in history
         assert "val_R@1" in history and (out / name.replace(" ", "_") / "best.pt").is_file()
@@ -76,3 +76,34 @@ def test_gains_with_hard_pairs_holm_and_pair_accuracy() -> None:
     assert t2v["Δpair_acc"] == 100.0 and t2v["pair_p"] == pytest.approx(2 * 0.5**n)
     np.testing.assert_allclose(gains["p_holm"], M.holm(gains["p"]))
     assert gains["significant"].tolist() == (gains["p_holm"] < 0.05).tolist()
+
+
+def test_temporal_pair_gain_over_mean_pooling_has_an_interval() -> None:
+    """The trend head's pair accuracy minus mean pooling's, bootstrapped over hard-pair groups."""
+    from vtr.evaluation import hard_pairs
+    from vtr.experiments.msrvtt_recall.tables import MEAN_HEAD, temporal_pair_gains
+
+    rng = np.random.default_rng(2)
+    n = 40
+    ids = [f"video{i}" for i in range(n)]
+    pairs = hard_pairs(ids, [{"pair_group": f"p{i // 2}", "pair_partner": f"video{i ^ 1}"} for i in range(n)])
+    videos = np.linalg.qr(rng.normal(size=(64, n)))[0].T
+    blind = videos.copy()
+    blind[1::2] = blind[0::2]  # order-blind: partners tie, every pair caption counts as wrong
+    owners = np.repeat(np.arange(n), 2)  # two captions per video
+    rows = {
+        MEAN_HEAD: score_row(MEAN_HEAD, blind[owners], blind, owners, n_boot=100, pairs=pairs),
+        "trend head": score_row("trend head", videos[owners], videos, owners, n_boot=100, pairs=pairs),
+        SEED_002: score_row(SEED_002, videos[owners], videos, owners, n_boot=100, pairs=pairs),
+    }  # fmt: skip
+    assert rows["trend head"].pair_clusters.tolist() == [f"p{v // 2}" for v in owners]
+    gains = temporal_pair_gains(rows, n_boot=300)
+    assert list(gains) == ["trend head vs mean head, pair accuracy"]  # heads only, not seed 002
+    effect = gains["trend head vs mean head, pair accuracy"]
+    assert effect.diff == 100.0 and effect.excludes_zero and effect.n_queries == 2 * n
+    half = videos.copy()
+    half[1:n // 2:2] = half[0:n // 2:2]  # right on the second half of the pairs only
+    rows["trend head"] = score_row("trend head", half[owners], half, owners, n_boot=100, pairs=pairs)
+    effect = temporal_pair_gains(rows, n_boot=300)["trend head vs mean head, pair accuracy"]
+    assert effect.low < effect.diff < effect.high and 0 < effect.diff < 100
+    assert temporal_pair_gains({"trend head": rows["trend head"]}) == {}  # no baseline row

@@ -76,8 +76,15 @@ class SplitData:
             caption_to_video=new_index[self.caption_to_video[queries]],
             text=self.text[queries],
             base_dir=self.base_dir,
+            pairs=None if self.pairs is None else _subset_pairs(self.pairs, keep, new_index),
         )
 
+
+
+def _subset_pairs(pairs: HardPairs, keep: np.ndarray, new_index: np.ndarray) -> HardPairs:
+    """The hard pairs among the kept videos: a partner left out leaves its clip unpaired (its group stays)."""
+    partner = pairs.partner[keep]
+    return HardPairs(pairs.clusters[keep], np.where(partner >= 0, new_index[np.maximum(partner, 0)], -1))
 
 
 def load_video_features(

@@ -23,6 +23,7 @@ from vtr.experiments.msrvtt_recall.train import (
     encode_frames,
     history_of,
     note_of,
+    pretrained_trend,
     train_projection,
     train_temporal_head,
 )
@@ -75,6 +76,13 @@ class Row:
         """The bootstrap unit of each video: its hard-pair group, else the video itself."""
         return self.pairs.clusters if self.pairs is not None else np.arange(len(self.videos))
 
+    @property
+    def pair_clusters(self) -> np.ndarray:
+        """The hard-pair group of every caption :attr:`pair_outcomes` scores, in its order."""
+        if self.pairs is None:
+            return np.zeros(0, dtype=str)
+        return self.pairs.clusters[self.caption_to_video][self.pairs.partner[self.caption_to_video] >= 0]
+
 
 
 def score_row(
@@ -107,7 +115,8 @@ def compute_rows(
     progress: bool = True,
     out_root: Path | None = None,
 ) -> dict[str, Row]:
-    """Every row of the table: zero-shot, seed 002's recipe and one per temporal head in ``heads``.
+    """Every row of the table: zero-shot, seed 002's recipe and one per temporal head in ``heads`` (the
+    ``trend`` head starts from vtr-tiny's pretrained time maps, :func:`~.train.pretrained_trend`).
 
     Rows that cannot apply are left out with a printed reason (zero-shot and the heads need text and
     video features of the same width; pre-extracted features may differ).
@@ -133,10 +142,11 @@ def compute_rows(
         text = projection(torch.from_numpy(test.text).to(device)).cpu().numpy()
     rows[SEED_002] = score_row(SEED_002, text, test.videos, test.caption_to_video, **score,
                                history=history_of(result), note=note_of(result))  # fmt: skip
+    trend_state = pretrained_trend(cfg) if same_width else None
     for kind in mr.heads if same_width else ():
         name = f"{kind} head"
         head, result = train_temporal_head(cfg, kind, fit_part, val, device=device, out_dir=where(name),
-                                           progress=progress)  # fmt: skip
+                                           progress=progress, trend_state=trend_state)  # fmt: skip
         videos = encode_frames(head, test.frames, device).cpu().numpy()
         note = note_of(result) if result is not None else "no trainable parameters: mean pooling as is"
         rows[name] = score_row(name, test.text, videos, test.caption_to_video, **score,

@@ -1,7 +1,8 @@
 """Stage 5 of notebook 05: the tables it shows and the metrics file it saves, from scored rows.
 
 Recall per system and direction, published anchors beside it (only from :mod:`vtr.anchors`), pair
-accuracy, gains over zero-shot with Holm–Bonferroni verdicts, breakdowns per category and query length,
+accuracy, gains over zero-shot with Holm–Bonferroni verdicts, the temporal heads' pair-accuracy gain over
+mean pooling with its interval (:func:`temporal_pair_gains`), breakdowns per category and query length,
 similarity statistics, success and failure cases, and :func:`summary_metrics` for ``save_metrics``.
 """
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from vtr import metrics as M
 from vtr.anchors import anchors_table
+from vtr.calibration import Effect, pair_accuracy_gain
 from vtr.experiments.msrvtt_recall.data import SplitData
 from vtr.experiments.msrvtt_recall.evaluate import ZERO_SHOT, Row
 
@@ -30,6 +32,8 @@ ANCHOR_KEYS = (
 
 
 _STATS = ("R@1", "R@5", "R@10", "MedR", "MeanR")
+#: The order-blind row every temporal head's pair accuracy is measured against.
+MEAN_HEAD = "mean head"
 
 
 def recall_table(rows: dict[str, Row], digits: int = 1) -> pd.DataFrame:
@@ -93,6 +97,25 @@ def gains_table(
         return pd.DataFrame()
     table = pd.DataFrame(lines).set_index(["system", "direction"])
     return M.holm_verdicts(table, alpha, {"p": "significant", "pair_p": "pair_significant"})
+
+
+def temporal_pair_gains(
+    rows: dict[str, Row], baseline: str = MEAN_HEAD, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Effect]:
+    """Pair accuracy of every other temporal-head row (``"<kind> head"``) minus ``baseline``'s (mean
+    pooling), on the same hard-pair captions, with the bootstrap interval over hard-pair groups
+    (:func:`vtr.calibration.pair_accuracy_gain`). Empty without hard pairs or without the baseline row.
+    Mean pooling is order-blind, so a head that reads the order of the frames must beat it here."""
+    base = rows.get(baseline)
+    if base is None or not base.pair_outcomes.size:
+        return {}
+    return {
+        f"{name} vs {baseline}, pair accuracy": pair_accuracy_gain(
+            base.pair_outcomes, row.pair_outcomes, base.pair_clusters, n_boot=n_boot, seed=seed
+        )
+        for name, row in rows.items()
+        if name.endswith(" head") and name != baseline
+    }
 
 
 def gains_verdict(gains: pd.DataFrame) -> str:
@@ -214,10 +237,12 @@ def summary_metrics(
     pairs: pd.DataFrame,
     successes: Sequence[Case],
     failures: Sequence[Case],
+    temporal_gains: dict[str, Effect] | None = None,
 ) -> dict[str, Any]:
     """The notebook's metrics file: every row's numbers, the breakdowns' R@1, the gains, the data sizes,
-    then the profile, the best row (``best``), the pair accuracies (:func:`pair_table`) and the cases'
-    query indices."""
+    then the profile, the best row (``best``), the pair accuracies (:func:`pair_table`), the cases'
+    query indices and the temporal heads' pair-accuracy gains (:func:`temporal_pair_gains`) with a
+    sentence built from them."""
     out: dict[str, Any] = {
         "test": {"split": test.split, "videos": len(test), "queries": len(test.captions),
                  "dropped_videos": len(test.dropped)},
@@ -245,6 +270,12 @@ def summary_metrics(
         pair_accuracy=pairs.to_dict("index") if not pairs.empty else {},
         cases={"success": [c.query for c in successes], "failure": [c.query for c in failures]},
     )
+    if temporal_gains:
+        from vtr.finetune import describe_effects
+
+        out["temporal_pair_gain"] = {name: e._asdict() | {"excludes_zero": e.excludes_zero}
+                                     for name, e in temporal_gains.items()}  # fmt: skip
+        out["temporal_pair_gain_text"] = describe_effects(temporal_gains)
     return out
 
 
@@ -252,4 +283,5 @@ def headline_keys(metrics: dict[str, Any]) -> list[str]:
     """The keys the index and the README show first for notebook 05: the best row, each row's t2v / v2t
     R@1 and pair accuracy, and the number of real gains."""
     per_row = [f"rows.{row}.{key}" for row in metrics["rows"] for key in ("t2v_R@1", "v2t_R@1", "pair_acc")]
-    return ["best_row", *per_row, "n_real_gains_R@1"]
+    gains = [f"temporal_pair_gain.{name}.diff" for name in metrics.get("temporal_pair_gain", {})]
+    return ["best_row", *per_row, "n_real_gains_R@1", *gains]

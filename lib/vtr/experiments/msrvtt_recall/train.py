@@ -1,7 +1,10 @@
 """Stage 3 of notebook 05: training on frozen features, every model through :func:`vtr.train.fit`.
 
 Seed 002's text projection learns with hard-negative InfoNCE, the temporal heads with plain InfoNCE,
-both on batches of :class:`PairBatches`. A held-out part of the training split picks the epoch
+both on batches of :class:`PairBatches` (with ``msrvtt_recall.sampler: pairs`` a clip's hard-pair partner
+shares its batch, :class:`vtr.data.samplers.PairBatchSampler`). The ``trend`` head starts from the time
+maps vtr-tiny was pretrained with (:func:`vtr.models.tiny.pretrained_trend_state`) when the profile uses
+vtr-tiny and ``msrvtt_recall.trend_init`` is on. A held-out part of the training split picks the epoch
 (``val_fraction``); the test split is never seen. Each trained row keeps its checkpoints under
 :func:`run_dir`, keyed by :func:`vtr.keys.run_key` of its settings and the training features, so a
 re-run resumes or reuses it and any change starts afresh.
@@ -20,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from vtr import metrics as M
+from vtr.data.samplers import PairBatchSampler
 from vtr.experiments.msrvtt_recall.data import SplitData
 from vtr.keys import array_digest, run_key
 from vtr.losses import hard_negative_info_nce, info_nce
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
     from vtr.train import TrainResult
 
 # Bump when the trained models or their inputs change, so old checkpoints are not resumed.
-RUN_VERSION = 1
+# 2: the trend head from vtr-tiny's pretrained maps, the pairs sampler.
+RUN_VERSION = 2
 SEED_002 = "seed 002"
 
 
@@ -42,7 +47,9 @@ class PairBatches:
 
     Each pass (epoch) visits every video ``rounds`` times, each time with one of its captions drawn at
     random; within a round a batch never holds a video twice, so the in-batch negatives are true
-    negatives. The draws come from ``self.generator``, which :func:`vtr.train.fit` re-seeds from
+    negatives. With ``clusters`` (one label per video, e.g. its hard-pair group) the round's batches
+    come from a :class:`~vtr.data.samplers.PairBatchSampler`: videos sharing a label share a batch,
+    so a clip's hard partner is always among its negatives. The draws come from ``self.generator``, which :func:`vtr.train.fit` re-seeds from
     ``(seed, epoch)`` at the start of every epoch, so a resumed run draws what an uninterrupted one
     would. Batches of fewer than two pairs (a lone last one) are skipped: they have no negative.
     """
@@ -55,6 +62,7 @@ class PairBatches:
         batch_size: int,
         seed: int = 0,
         rounds: int = 1,
+        clusters: np.ndarray | None = None,
     ) -> None:
         owners = np.asarray(caption_to_video)
         counts = np.bincount(owners, minlength=len(videos))
@@ -70,19 +78,32 @@ class PairBatches:
         self.counts = torch.from_numpy(counts)
         self.batch_size, self.rounds = batch_size, rounds
         self.generator = torch.Generator().manual_seed(seed)
+        if clusters is not None and len(clusters) != len(videos):
+            raise ValueError(f"clusters label {len(clusters)} videos, but there are {len(videos)}")
+        self.sampler = (None if clusters is None
+                        else PairBatchSampler(clusters, batch_size, generator=self.generator))  # fmt: skip
 
     def __len__(self) -> int:
+        if self.sampler is not None:  # packing varies by a batch at most between rounds
+            return self.rounds * len(self.sampler)
         full, rest = divmod(len(self.videos), self.batch_size)
         return self.rounds * (full + (rest >= 2))
+
+    def _round(self) -> Iterator[Tensor]:
+        """One round's batches of video indices."""
+        if self.sampler is not None:
+            for batch in self.sampler:
+                yield torch.as_tensor(batch)
+            return
+        perm = torch.randperm(len(self.videos), generator=self.generator)
+        yield from perm.split(self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.videos)
         for _ in range(self.rounds):
             offsets = (torch.rand(n, generator=self.generator, dtype=torch.float64) * self.counts).long()
             picks = self.order[self.starts + offsets]
-            perm = torch.randperm(n, generator=self.generator)
-            for start in range(0, n, self.batch_size):
-                chunk = perm[start : start + self.batch_size]
+            for chunk in self._round():
                 if len(chunk) >= 2:
                     yield self.videos[chunk], self.text[picks[chunk]]
 
@@ -93,11 +114,14 @@ def features_digest(*arrays: np.ndarray) -> str:
     return array_digest(*arrays)
 
 
-def run_dir(cfg: Profile, train: SplitData, name: str) -> Path:
+def run_dir(cfg: Profile, train: SplitData, name: str, start: dict[str, Tensor] | None = None) -> Path:
     """Checkpoint folder of one trained row: ``<data_dir>/runs/05_msrvtt_recall/<row>-<key>``, the key
     (:func:`vtr.keys.run_key`) covering the row, the seed, the ``msrvtt_recall`` and ``train`` sections
-    and the training features' content, so a re-run resumes or reuses it and any change starts afresh."""
+    and the training features' content (and ``start``, a head's initial weights, e.g. the pretrained
+    trend maps), so a re-run resumes or reuses it and any change starts afresh."""
     features = features_digest(train.frames, train.text, train.caption_to_video)
+    if start is not None:
+        features += features_digest(*(v.detach().cpu().numpy() for _, v in sorted(start.items())))
     key = run_key(RUN_VERSION, name, cfg.seed, cfg.msrvtt_recall, cfg.train, features)
     slug = name.replace(" ", "_")
     return resolve(cfg.data_dir) / "runs" / "05_msrvtt_recall" / f"{slug}-{key}"
@@ -140,7 +164,7 @@ def train_projection(
     model = model.to(device)
     videos = torch.from_numpy(train.videos)
     batches = PairBatches(videos, torch.from_numpy(train.text), train.caption_to_video, mr.batch_size,
-                          cfg.seed, mr.rounds_per_epoch)  # fmt: skip
+                          cfg.seed, mr.rounds_per_epoch, batch_clusters(cfg, train))  # fmt: skip
 
     def batch_loss(m: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         video, text = batch
@@ -163,6 +187,46 @@ def train_projection(
     return model.eval(), result
 
 
+def batch_clusters(cfg: Profile, data: SplitData) -> np.ndarray | None:
+    """What :class:`PairBatches` keeps together under ``msrvtt_recall.sampler``: the hard-pair group of
+    every video for ``pairs`` (when the split has hard pairs), else None (random batches)."""
+    if cfg.msrvtt_recall.sampler == "pairs" and data.pairs is not None:
+        return data.pairs.clusters
+    return None
+
+
+def build_temporal_head(
+    cfg: Profile, kind: str, dim: int, trend_state: dict[str, Tensor] | None = None
+) -> nn.Module:
+    """The head ``kind`` over ``dim``-wide frames with the profile's options: ``seqtransf`` with
+    ``msrvtt_recall.head_layers`` layers, ``trend`` of degree ``tiny.trend_degree`` loaded from
+    ``trend_state`` (vtr-tiny's pretrained time maps) when given."""
+    kwargs: dict[str, Any] = {}
+    if kind == "seqtransf":
+        kwargs = {"layers": cfg.msrvtt_recall.head_layers}
+    elif kind == "trend":
+        kwargs = {"degree": cfg.tiny.trend_degree}
+    head = create_temporal_head(kind, dim, **kwargs)
+    if kind == "trend" and trend_state is not None:
+        expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
+        given = {k: tuple(v.shape) for k, v in trend_state.items()}
+        if expected != given:
+            raise ValueError(f"the pretrained trend head has shapes {given}, but a degree-{cfg.tiny.trend_degree} "
+                             f"head over {dim}-wide frames needs {expected}")  # fmt: skip
+        head.load_state_dict(trend_state)
+    return head
+
+
+def pretrained_trend(cfg: Profile) -> dict[str, Tensor] | None:
+    """vtr-tiny's pretrained trend head for the ``trend`` row (None when ``msrvtt_recall.trend_init`` is
+    off, no row is ``trend`` or the profile does not use vtr-tiny); builds the checkpoint if needed."""
+    if not cfg.msrvtt_recall.trend_init or "trend" not in cfg.msrvtt_recall.heads:
+        return None
+    from vtr.models.tiny import pretrained_trend_state
+
+    return pretrained_trend_state(cfg)
+
+
 def train_temporal_head(
     cfg: Profile,
     kind: str,
@@ -172,19 +236,20 @@ def train_temporal_head(
     device: str | torch.device = "cpu",
     out_dir: Path | None = None,
     progress: bool = True,
+    trend_state: dict[str, Tensor] | None = None,
 ) -> tuple[nn.Module, TrainResult | None]:
-    """A temporal head over the frozen frame embeddings trained with InfoNCE against the frozen captions.
+    """A temporal head over the frozen frame embeddings trained with InfoNCE against the frozen captions
+    (:func:`build_temporal_head`; ``trend_state`` starts a ``trend`` head from vtr-tiny's maps).
 
     A head without trainable parameters (plain mean pooling) is returned untrained, with ``None``.
     """
     mr = cfg.msrvtt_recall
     torch.manual_seed(cfg.seed)
-    kwargs = {"layers": mr.head_layers} if kind == "seqtransf" else {}
-    head = create_temporal_head(kind, train.frames.shape[-1], **kwargs).to(device)
+    head = build_temporal_head(cfg, kind, train.frames.shape[-1], trend_state).to(device)
     if not any(p.requires_grad for p in head.parameters()):
         return head.eval(), None
     batches = PairBatches(torch.from_numpy(train.frames), torch.from_numpy(train.text), train.caption_to_video,
-                          mr.batch_size, cfg.seed, mr.rounds_per_epoch)  # fmt: skip
+                          mr.batch_size, cfg.seed, mr.rounds_per_epoch, batch_clusters(cfg, train))  # fmt: skip
 
     def batch_loss(m: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         frames, text = batch
@@ -198,14 +263,13 @@ def train_temporal_head(
         batch_loss,
         batches,
         _train_config(cfg),
-        out_dir=out_dir or run_dir(cfg, train, f"{kind} head"),
+        out_dir=out_dir or run_dir(cfg, train, f"{kind} head", trend_state),
         validate=_held_out(val, score),
         seed=cfg.seed,
         device=device,
         progress=progress,
     )
     return head.eval(), result
-
 
 
 @torch.no_grad()

@@ -65,6 +65,7 @@ from vtr.models.crossmodal import (
     create_scorer,
     text_token_features,
 )
+from vtr.models.temporal import load_pretrained_trend
 from vtr.paths import resolve
 from vtr.progress import show_progress
 from vtr.runtime import resolve_device, torch_generator
@@ -355,7 +356,7 @@ def _start_from_pretrained_trend(cfg: Profile, scorer: DualEncoderScorer) -> Non
 
     state = pretrained_trend_state(cfg)
     if state is not None:
-        scorer.temporal.load_state_dict(state)
+        load_pretrained_trend(scorer.temporal, state)
         scorer._trend_pretrained = True  # what finetune.trend_lr: encoder looks for
 
 

@@ -171,6 +171,17 @@ class TrendHead(TemporalHead):
         return masked_mean(frames, mask) + trend
 
 
+def load_pretrained_trend(head: TemporalHead, state: dict[str, Tensor]) -> None:
+    """Load a pretrained :class:`TrendHead` state (vtr-tiny's clip head, from
+    :func:`vtr.models.tiny.pretrained_trend_state`) into ``head``, naming both shapes when they differ
+    (another degree or embedding width)."""
+    expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != given:
+        raise ValueError(f"the pretrained trend head has shapes {given}, but this head needs {expected}")
+    head.load_state_dict(state)
+
+
 def create_temporal_head(kind: str, dim: int, **kwargs: Any) -> TemporalHead:
     """A registered head by kind, case-insensitive: ``"mean"`` (no options), ``"seqtransf"``
     (``layers``, ``heads``, ``max_frames``, ``dropout`` as keywords) or ``"trend"`` (``degree``,

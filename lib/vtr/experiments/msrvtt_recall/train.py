@@ -28,7 +28,7 @@ from vtr.experiments.msrvtt_recall.data import SplitData
 from vtr.keys import array_digest, run_key
 from vtr.losses import hard_negative_info_nce, info_nce
 from vtr.models.projection import TextProjection, create_projection
-from vtr.models.temporal import create_temporal_head
+from vtr.models.temporal import create_temporal_head, load_pretrained_trend
 from vtr.paths import resolve
 from vtr.train import fit
 
@@ -208,12 +208,7 @@ def build_temporal_head(
         kwargs = {"degree": cfg.tiny.trend_degree}
     head = create_temporal_head(kind, dim, **kwargs)
     if kind == "trend" and trend_state is not None:
-        expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
-        given = {k: tuple(v.shape) for k, v in trend_state.items()}
-        if expected != given:
-            raise ValueError(f"the pretrained trend head has shapes {given}, but a degree-{cfg.tiny.trend_degree} "
-                             f"head over {dim}-wide frames needs {expected}")  # fmt: skip
-        head.load_state_dict(trend_state)
+        load_pretrained_trend(head, trend_state)
     return head
 
 

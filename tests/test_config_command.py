@@ -23,7 +23,7 @@ def test_diff_prints_one_line_per_changed_key(capsys: pytest.CaptureFixture[str]
     assert [line.split(":", 1)[0] for line in lines] == list(changed)
     assert (
         "data.source: sample -> internvid" in lines
-        and "finetune.seeds: [0, 1, 2] -> [0, 1, 2, 3, 4]" in lines
+        and "finetune.seeds: [0] -> [0, 1, 2, 3, 4]" in lines
     )
     assert main(["config", "diff", "sample"]) == 0 and capsys.readouterr().out == "no differences\n"
     assert format_differences({"a.b": ("", [])}) == "a.b: '' -> []\n"

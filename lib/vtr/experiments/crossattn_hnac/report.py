@@ -34,7 +34,7 @@ def describe_findings(grid: GridResult, start: StartingPoints, effects: dict[str
     best, n_seeds = r1.idxmax(), grid.table["seed"].nunique()
     train = grid.table.groupby(["scorer", "loss"])["train_loss"].mean()
     sentences = [
-        f"Highest mean held-out t2v R@1 over {n_seeds} seeds: {'/'.join(best)}, {r1.max():.1f}% "
+        f"Highest mean held-out t2v R@1 over {n_seeds} seed{'s' * (n_seeds != 1)}: {'/'.join(best)}, {r1.max():.1f}% "
         f"(frozen mean pooling {start.baseline.metrics['t2v_R@1']:.1f}%, untrained dual "
         f"{start.untrained.metrics['t2v_R@1']:.1f}%).",
         f"Lowest training loss (seed 003's measure): {'/'.join(train.idxmin())} ({train.min():.4f})"

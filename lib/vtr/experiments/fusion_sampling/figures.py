@@ -19,7 +19,7 @@ def heatmap_figure(table: pd.DataFrame, strategies: Sequence[str], epoch: int) -
                               (axes[1], "t2v_R@1", "held-out t2v R@1 (%)")):  # fmt: skip
         mean = table.groupby(["loss", "strategy"])[column].mean().unstack("strategy")[list(strategies)]
         sns.heatmap(mean, annot=True, fmt=".3g", cmap="viridis", ax=ax, cbar=False)
-        ax.set_title(f"{title}, mean over {n_seeds} seeds")
+        ax.set_title(f"{title}, mean over {n_seeds} seed{'s' * (n_seeds != 1)}")
     fig.tight_layout()
     return fig
 

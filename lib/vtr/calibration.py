@@ -46,7 +46,7 @@ class Effect(NamedTuple):
         """``"what: +12.3 points, 95% CI [+8.1, +16.0], p = 1e-05 (n = 324 captions x 2 seeds)"``."""
         return (
             f"{what}: {self.diff:+.1f} points, 95% CI [{self.low:+.1f}, {self.high:+.1f}], "
-            f"p = {self.p_value:.2g} ({self.n_queries} queries x {self.n_seeds} seeds)"
+            f"p = {self.p_value:.2g} ({self.n_queries} queries x {self.n_seeds} seed{'s' * (self.n_seeds != 1)})"
         )
 
 

@@ -1,8 +1,10 @@
 """Notebook 06's data: what it extracts, how each output format looks, and a split's clips as queries.
 
+```python
 runs = extract_sources(cfg, encoder)            # {"world": summary, "real": summary}
 examples = format_examples(runs["world"]["out"])
 clips = load_split(cfg, "test", n_frames=12)    # decoded frames + caption queries of the test clips
+```
 """
 
 from __future__ import annotations

@@ -49,6 +49,28 @@ def test_shapes_dtype_and_unit_norm(encoder: Encoder, frames: np.ndarray) -> Non
     assert encoder.encode_frames(frames[:0]).shape == (0, 128)
 
 
+def test_frame_memo_encodes_each_distinct_frame_once(
+    encoder: Encoder, frames: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = encoder.encode_frames(frames)
+    encoded: list[int] = []
+    real = encoder._encode_frames
+    monkeypatch.setattr(encoder, "_encode_frames", lambda f, b=None: encoded.append(len(f)) or real(f, b))
+    repeated = frames[[0, 3, 0, 3, 5]]
+    with encoder.frame_memo():
+        first = encoder.encode_frames(repeated)
+        second = encoder.encode_frames(frames[[5, 6, 3]])
+        with encoder.frame_memo():  # nested: the same memo
+            third = encoder.encode_frames(frames[[6]])
+    assert encoded == [3, 1]  # frames 0, 3, 5; then 6 only; nothing for the nested call
+    np.testing.assert_allclose(first, plain[[0, 3, 0, 3, 5]], atol=1e-5)
+    np.testing.assert_allclose(second, plain[[5, 6, 3]], atol=1e-5)
+    np.testing.assert_allclose(third, plain[[6]], atol=1e-5)
+    assert encoder._frame_memo is None  # scoped to the block
+    encoder.encode_frames(frames[[0]])
+    assert encoded[-1] == 1  # outside the block every call encodes
+
+
 def test_batch_size_does_not_change_embeddings(encoder: Encoder, frames: np.ndarray) -> None:
     np.testing.assert_allclose(
         encoder.encode_frames(frames, batch_size=1), encoder.encode_frames(frames, batch_size=7), atol=1e-5

@@ -85,6 +85,16 @@ def test_sweep_has_one_row_per_setting(encoder: Encoder, clips: ClipSet) -> None
     np.testing.assert_allclose(mean_rows[0].astype(float), mean_rows[1].astype(float), rtol=1e-5, atol=1e-6)
 
 
+def test_sweep_runs_equal_single_runs(encoder: Encoder, clips: ClipSet) -> None:
+    """The sweep's frame memo changes how much is encoded, not the embeddings."""
+    from vtr.experiments.baselines.evaluate import sweep_runs
+
+    runs = sweep_runs(encoder, clips, ["uniform", "keyframes"], [2, 4], 32, n_boot=20, progress=False)
+    for (strategy, n_frames), run in runs.items():
+        alone = zero_shot_run(encoder, clips, n_frames, strategy, 32, n_boot=20, progress=False)
+        np.testing.assert_allclose(run.sim, alone.sim, atol=1e-5)
+
+
 def _hand_run(sim: np.ndarray, owners: list[int], partners: dict[str, str | None]) -> ZeroShotRun:
     ids = list(partners)
     records = [

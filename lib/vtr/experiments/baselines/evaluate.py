@@ -174,11 +174,12 @@ def sweep_runs(
     """One :class:`ZeroShotRun` per (strategy, frame count), in sweep order."""
     grid = [(s, n) for s in strategies for n in frame_counts]
     runs = {}
-    for strategy, n_frames in tqdm(grid, desc="zero-shot sweep", disable=not show_progress(progress)):
-        runs[strategy, n_frames] = zero_shot_run(
-            encoder, clips, n_frames, strategy, size, seed=seed, cache_dir=cache_dir, n_boot=n_boot,
-            progress=False,
-        )  # fmt: skip
+    with encoder.frame_memo():  # the runs draw the same frames of each clip again and again
+        for strategy, n_frames in tqdm(grid, desc="zero-shot sweep", disable=not show_progress(progress)):
+            runs[strategy, n_frames] = zero_shot_run(
+                encoder, clips, n_frames, strategy, size, seed=seed, cache_dir=cache_dir, n_boot=n_boot,
+                progress=False,
+            )  # fmt: skip
     return runs
 
 

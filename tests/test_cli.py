@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -177,3 +178,22 @@ def test_train_rejects_bad_arguments_before_starting(
 ) -> None:
     assert main(["train", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_no_progress_turns_off_every_bar_of_the_command_and_is_restored(monkeypatch) -> None:
+    """--no-progress reaches bars the command does not pass ``progress`` to (the sample world, vtr-tiny's
+    pretraining): the command runs with VTR_PROGRESS=0, and the caller's setting comes back after."""
+    import vtr.experiments.moments.pipeline as pipeline
+    from vtr.progress import PROGRESS_ENV, show_progress
+
+    seen = []
+
+    def fake_run(cfg, **kwargs):
+        seen.append(show_progress(True))
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(pipeline, "run_moments", fake_run)
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    assert main(["moments", "train", "--no-progress"]) == 2
+    assert main(["moments", "train"]) == 2
+    assert seen == [False, True] and PROGRESS_ENV not in os.environ

@@ -13,10 +13,11 @@ to the profile (``--profile``, ``--set section.key=value``); flags given explici
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _progress_off() -> Iterator[None]:
+    from vtr.progress import PROGRESS_ENV
+
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (``vtr`` exits with it)."""
     from vtr.data.internvid import MetadataError
@@ -233,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # a missing subcommand exits with argparse's usage message
     try:
+        if getattr(args, "no_progress", False):
+            # --no-progress reaches every bar the command's stages draw (the sample world, vtr-tiny's
+            # pretraining), not only those it passes ``progress`` to; restored for in-process callers.
+            with _progress_off():
+                return args.handler(args)
         return args.handler(args)
     except (ConfigError, MetadataError) as err:
         print(f"vtr: error: {err}", file=sys.stderr)

@@ -759,10 +759,13 @@ def pooled_ranks(grid: GridResult, select: dict[str, Any], direction: str = "t2v
 def run_ranks(
     grid: GridResult, select: dict[str, Any], direction: str = "t2v"
 ) -> tuple[list[int], np.ndarray]:
-    """``(seeds, (n_seeds, n_queries) array)``: the test ranks (or ``"pair"`` outcomes) of every run
-    matching ``select``, one row per seed in seed order."""
+    """``(seeds, (n_runs, n_queries) array)``: the test ranks (or ``"pair"`` outcomes) of every run
+    matching ``select``, one row per run ordered by (seed, scorer, loss, strategy). Two selections that
+    differ in one field therefore pair their runs by the other fields: ``{"strategy": "uniform"}``
+    against ``{"strategy": "mean"}`` pairs each (seed, loss) run with its twin."""
     chosen = sorted(
-        (s for s in grid.ranks if all(getattr(s, k) == v for k, v in select.items())), key=lambda s: s.seed
+        (s for s in grid.ranks if all(getattr(s, k) == v for k, v in select.items())),
+        key=lambda s: (s.seed, s.scorer, s.loss, s.strategy),
     )
     if not chosen:
         raise KeyError(f"no run matches {select}")

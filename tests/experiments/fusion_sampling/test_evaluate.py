@@ -66,3 +66,21 @@ def test_findings_set_seed003s_measure_against_held_out_recall() -> None:
     assert "1 of 2 strategy differences in R@1 are real after Holm–Bonferroni correction: " \
            "mean vs uniform (infonce) -20.0 points." in text  # fmt: skip
     assert "0 of 1 H-NAC vs InfoNCE differences in R@1 are real after Holm–Bonferroni correction." in text
+
+
+def test_interaction_pools_the_losses_runs_pairing_each_with_its_twin() -> None:
+    """Mean sampling misses both motion queries under InfoNCE and one of two under H-NAC, never a static
+    one: per loss -100 and -50 points, pooled -75; the pairing holds whatever order the runs are stored in."""
+    ranks = {}
+    motion_ranks = {"infonce": [5, 5], "hnac": [1, 5]}
+    for loss in ("infonce", "hnac"):
+        for seed in (0, 1):
+            ranks[RunSpec("fusion", loss, "uniform", seed)] = {"t2v": np.ones(4)}
+            ranks[RunSpec("fusion", loss, "mean", seed)] = {"t2v": np.array([*motion_ranks[loss], 1, 1])}
+    grid = GridResult(pd.DataFrame(), dict(reversed(list(ranks.items()))), {}, ["horizontal", "vertical", "static", "static"])
+    ft = load_profile("sample", {"finetune.losses": ["infonce", "hnac"], "finetune.n_boot": 200}).finetune
+    effects, parts = E.interaction_effects(grid, ft)
+    names = list(effects)
+    assert names[0].startswith(E.POOLED_INTERACTION) and "pooled" in names[0] and len(names) == 3
+    assert [effects[n].diff for n in names] == [-75.0, -100.0, -50.0]
+    assert effects[names[0]].n_seeds == 4 and parts[names[0]] == {"in_group": -75.0, "rest": 0.0}

@@ -13,11 +13,10 @@ to the profile (``--profile``, ``--set section.key=value``); flags given explici
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,21 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _progress_off() -> Iterator[None]:
-    from vtr.progress import PROGRESS_ENV
-
-    before = os.environ.get(PROGRESS_ENV)
-    os.environ[PROGRESS_ENV] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = before
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (``vtr`` exits with it)."""
     from vtr.data.internvid import MetadataError
@@ -252,7 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "no_progress", False):
             # --no-progress reaches every bar the command's stages draw (the sample world, vtr-tiny's
             # pretraining), not only those it passes ``progress`` to; restored for in-process callers.
-            with _progress_off():
+            from vtr.progress import PROGRESS_ENV
+            from vtr.report.engine import environment
+
+            with environment(**{PROGRESS_ENV: "0"}):
                 return args.handler(args)
         return args.handler(args)
     except (ConfigError, MetadataError) as err:

@@ -47,8 +47,9 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Notebook
             assert code.execution_count is None, f"{notebook.path}: cell {index} has an execution count"
 
 
-# The profile of the full run below: configs/smoke.yaml (the sample profile at toy sizes, ~3 minutes on
-# 2 cores) keeps CI within its budget; VTR_NOTEBOOK_PROFILE=sample runs the real `make reports` (~10 minutes).
+# The profile of the runs below: configs/smoke.yaml (the sample profile at toy sizes: every notebook in
+# about 7 minutes on 2 idle cores, measured) keeps CI within its budget; VTR_NOTEBOOK_PROFILE=sample runs
+# the real `make reports` instead (about 28 minutes there).
 NOTEBOOK_PROFILE = os.environ.get("VTR_NOTEBOOK_PROFILE", "smoke")
 
 
@@ -124,7 +125,7 @@ def assert_extraction_metrics(metrics: dict, figures: Path) -> None:
     reason="needs notebooks 00, 02",
 )
 def test_two_fresh_runs_write_byte_identical_metrics(fresh_runs) -> None:
-    """00 and 02 of two runs at once, each from nothing cached, write the very same metrics files, byte for
+    """00 and 02 of the two runs, each from nothing cached, write the very same metrics files, byte for
     byte (the runs share no cache)."""
     (reports_a, _), (reports_b, run_b) = fresh_runs["all"], fresh_runs["again"]
     assert run_b.returncode == 0, f"the second run failed:\n{run_b.stdout[-4000:]}\n{run_b.stderr[-4000:]}"

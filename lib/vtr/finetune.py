@@ -747,13 +747,8 @@ def summary_table(
 
 def pooled_ranks(grid: GridResult, select: dict[str, Any], direction: str = "t2v") -> np.ndarray:
     """Test ranks of every run matching ``select`` (e.g. ``{"scorer": "dual", "loss": "hnac"}``),
-    concatenated in seed order: paired with another selection's by (seed, query)."""
-    chosen = sorted(
-        (s for s in grid.ranks if all(getattr(s, k) == v for k, v in select.items())), key=lambda s: s.seed
-    )
-    if not chosen:
-        raise KeyError(f"no run matches {select}")
-    return np.concatenate([grid.ranks[s][direction] for s in chosen])
+    concatenated in :func:`run_ranks`' order: paired with another selection's by run and query."""
+    return run_ranks(grid, select, direction)[1].reshape(-1)
 
 
 def run_ranks(

@@ -333,9 +333,10 @@ class FinetuneConfig:
         0  # last encoder blocks trained at train.lr_encoder (0 = frozen, cached features)
     )
     n_boot: Positive = 1000  # bootstrap resamples for intervals and paired differences
-    # torch CPU threads while a grid trains (0 = torch's default): the heads' matrices are small, so on a
-    # busy 2-core machine extra threads cost more in synchronisation than they save (measured 16x slower)
-    cpu_threads: Count = 1
+    # torch CPU threads while a grid trains (0 = torch's default, every core). On an idle 2-core machine
+    # two threads train a notebook-02 run in 52 s against 72 s on one; on a machine busy with other work
+    # the small matrices lose more to synchronisation than they gain, so set 1 there
+    cpu_threads: Count = 0
 
 
 @dataclass

@@ -412,10 +412,8 @@ def score_retrieval(model: FinetuneModel, split: FeatureSplit, k: int, batch: in
     the dual encoder everywhere, each query's own top-``k`` candidates re-scored with the pair scorer
     (t2v rows: a caption's top k videos; v2t columns: a video's top k captions), and placed above the
     rest. Also the scorer's full matrix on each video's first caption (``square``)."""
-    model.eval()
-    text, video = _all_features(model, split, batch)
+    text, video, dual = _dual_scores(model, split, batch)
     scorer = model.scorer
-    dual = scorer.dual_scores(text, video)
     first = torch.as_tensor(first_caption_index(split.caption_to_video), device=dual.device)
     if not scorer.is_pair_scorer:
         sim = dual.cpu().numpy().astype(np.float64)
@@ -428,6 +426,26 @@ def score_retrieval(model: FinetuneModel, split: FeatureSplit, k: int, batch: in
     as_np = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
     return RetrievalScores(as_np(ranking), as_np(raw), shortlist.cpu().numpy(), as_np(v2t_ranking),
                            v2t_shortlist.cpu().numpy(), as_np(square))  # fmt: skip
+
+
+@torch.no_grad()
+def t2v_ranking(model: FinetuneModel, split: FeatureSplit, k: int, batch: int = 256) -> np.ndarray:
+    """:func:`score_retrieval`'s t2v ``ranking`` alone, what validation reads every epoch: without the
+    v2t re-ranking and the all-pairs ``square`` matrix, which cost more than the rest together."""
+    text, video, dual = _dual_scores(model, split, batch)
+    if model.scorer.is_pair_scorer:
+        pair_of = lambda t_idx, v_idx: model.scorer.pair_scores(text, video, t_idx, v_idx)  # noqa: E731
+        dual = _rerank(dual, pair_of, k, dim=1)[2]
+    return dual.cpu().numpy().astype(np.float64)
+
+
+def _dual_scores(
+    model: FinetuneModel, split: FeatureSplit, batch: int
+) -> tuple[TextFeatures, VideoFeatures, Tensor]:
+    """Every caption's and video's features of ``split`` in eval mode, and their dual-encoder scores."""
+    model.eval()
+    text, video = _all_features(model, split, batch)
+    return text, video, model.scorer.dual_scores(text, video)
 
 
 def _all_features(
@@ -603,11 +621,11 @@ def validation_metrics(model: FinetuneModel, val: FeatureSplit, ft: FinetuneConf
 
     Why the pair accuracy: R@1 over a few hundred clips moves with appearance, while the hard pairs are
     what only a model that reads motion gets right; without them the mean is R@1 alone."""
-    scores = score_retrieval(model, val, ft.rerank_k)
-    ranks = M.t2v_ranks(scores.ranking, val.caption_to_video)
+    ranking = t2v_ranking(model, val, ft.rerank_k)
+    ranks = M.t2v_ranks(ranking, val.caption_to_video)
     out = {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
     partner = val.pairs.partner if val.pairs is not None else np.full(len(val.ids), -1)
-    outcomes = M.pair_outcomes(scores.ranking, val.caption_to_video, partner)
+    outcomes = M.pair_outcomes(ranking, val.caption_to_video, partner)
     out["val_pair_acc"] = 100.0 * float(outcomes.mean()) if outcomes.size else out["val_R@1"]
     out["val_R@1+pair_acc"] = (out["val_R@1"] + out["val_pair_acc"]) / 2
     return out

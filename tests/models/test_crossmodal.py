@@ -93,6 +93,26 @@ def test_text_token_features_match_open_clip() -> None:
     torch.testing.assert_close(F.normalize(features.tokens[torch.arange(2), end], dim=-1), reference)
 
 
+def test_text_token_features_skip_the_padding_and_keep_every_valid_token() -> None:
+    """Only the columns up to the longest caption's end token are computed: the valid tokens equal
+    the text tower run over the whole context (its causal mask hides the padding); the columns past
+    the longest caption are zero."""
+    from vtr.models.encoders import create_encoder
+
+    torch.manual_seed(0)
+    model = create_encoder("vtr-tiny", "", device="cpu").model
+    tokens = create_encoder("vtr-tiny", "", device="cpu").tokenizer(["a red circle moves left", "a square"])
+    with torch.no_grad():
+        features = text_token_features(model, tokens)
+        x = model.token_embedding(tokens) + model.positional_embedding
+        whole = model.ln_final(model.transformer(x, attn_mask=model.attn_mask)) @ model.text_projection
+    assert features.tokens.shape == whole.shape
+    torch.testing.assert_close(features.tokens[features.mask], whole[features.mask], atol=1e-5, rtol=1e-5)
+    longest = int(features.mask.sum(dim=1).max())
+    assert longest < tokens.shape[1]  # the test would not see the trimming otherwise
+    assert not features.tokens[:, longest:].any()
+
+
 def test_unknown_scorer() -> None:
     with pytest.raises(ValueError, match="unknown scorer"):
         create_scorer("late-fusion", D)

@@ -91,14 +91,21 @@ def text_token_features(clip_model: nn.Module, token_ids: Tensor) -> TextFeature
             f"token features need an open_clip CLIP with a built-in text tower and argmax pooling "
             f"({type(clip_model).__name__} lacks {missing or 'argmax pooling'})"
         )
+    end = token_ids.argmax(dim=-1)  # the end-of-text token has the largest id
+    width = token_ids.shape[1]
+    # Why only the first `used` columns: the causal mask keeps every token up to the end token blind to
+    # the padding after it, so those outputs are the same without it, and captions fill a third of the
+    # context. The padding columns come back as zeros (masked out below).
+    used = int(end.max()) + 1 if len(end) else width
+    ids = token_ids[:, :used]
     cast = clip_model.transformer.get_cast_dtype()
-    x = clip_model.token_embedding(token_ids).to(cast) + clip_model.positional_embedding.to(cast)
-    x = clip_model.ln_final(clip_model.transformer(x, attn_mask=clip_model.attn_mask))
+    x = clip_model.token_embedding(ids).to(cast) + clip_model.positional_embedding[:used].to(cast)
+    attn_mask = clip_model.attn_mask[:used, :used] if clip_model.attn_mask is not None else None
+    x = clip_model.ln_final(clip_model.transformer(x, attn_mask=attn_mask))
     projection = clip_model.text_projection
     x = projection(x) if isinstance(projection, nn.Linear) else x @ projection
-    x = x.float()
-    end = token_ids.argmax(dim=-1)  # the end-of-text token has the largest id
-    positions = torch.arange(token_ids.shape[1], device=token_ids.device)
+    x = F.pad(x.float(), (0, 0, 0, width - used))
+    positions = torch.arange(width, device=token_ids.device)
     mask = positions[None, :] <= end[:, None]
     pooled = F.normalize(x[torch.arange(len(x), device=x.device), end], dim=-1)
     return TextFeatures(pooled=pooled, tokens=x, mask=mask)
@@ -181,6 +188,13 @@ class _PairScorer(DualEncoderScorer):
         raise NotImplementedError
 
 
+def _used_columns(text: TextFeatures) -> TextFeatures:
+    """``text`` without the padding columns no caption uses: a pair's cost is linear in the length,
+    and the masked columns change no score."""
+    used = int(text.mask.any(dim=0).nonzero().max()) + 1 if text.mask.any() else 1
+    return TextFeatures(text.pooled, text.tokens[:, :used], text.mask[:, :used])
+
+
 def _attend(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, heads: int) -> Tensor:
     """Multi-head attention of queries (P, Lq, D) over keys/values (P, Lk, D) with valid keys ``key_mask``."""
     p, lq, d = q.shape
@@ -228,6 +242,7 @@ class CrossAttentionScorer(_PairScorer):
 
     def prepare(self, text: TextFeatures, video: VideoFeatures) -> dict[str, Tensor]:
         # Projections depend on one side only: computed once per caption / video, gathered per pair.
+        text = _used_columns(text)
         t = self.norm_text(text.tokens)
         steps = video.frames.shape[1]
         if steps > self.frame_positions.shape[0]:
@@ -303,9 +318,8 @@ class FusionScorer(_PairScorer):
         if self.text_input == "pooled":
             t_tokens, t_mask = text.pooled[:, None, :], torch.ones_like(text.mask[:, :1])
         else:
-            # drop the padding columns no caption uses: the per-pair cost is linear in the length
-            used = int(text.mask.any(dim=0).nonzero().max()) + 1 if text.mask.any() else 1
-            t_tokens, t_mask = text.tokens[:, :used], text.mask[:, :used]
+            trimmed = _used_columns(text)
+            t_tokens, t_mask = trimmed.tokens, trimmed.mask
         t = self.in_text(t_tokens) + self.text_positions[: t_tokens.shape[1]]
         v = self.in_video(video.frames) + self.video_positions[:steps]
         return {"t": t, "t_mask": t_mask, "v": v, "v_mask": video.mask}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -42,7 +43,7 @@ def error_record(
 def failed_cell_index(executed: Path) -> int | None:
     """Index, in the saved executed notebook, of the last cell papermill started: execution stops at the
     cell that raised, timed out or killed the kernel (papermill marks a timed-out cell "completed")."""
-    nb = nbformat.read(executed, as_version=4)
+    nb = _read(executed)
     started = [
         i
         for i, cell in enumerate(nb.cells)
@@ -55,7 +56,15 @@ def error_in_notebook(executed: Path, exc: BaseException) -> dict[str, Any]:
     """For failures outside a cell's own code (timeout, dead kernel): the cell that was running."""
     error = error_record(type(exc).__name__, str(exc))
     if executed.stat().st_size and (index := failed_cell_index(executed)) is not None:
-        cell = nbformat.read(executed, as_version=4).cells[index]
+        cell = _read(executed).cells[index]
         error.update(cell_index=index, exec_count=cell.get("execution_count"), source=cell.source)
     return error
 
+
+
+def _read(executed: Path) -> NotebookNode:
+    # Imported here: nbformat's validator pulls in jsonschema's format checkers, ~3 s of import that
+    # every notebook kernel would pay through `from vtr.report import save_metrics`.
+    import nbformat
+
+    return nbformat.read(executed, as_version=4)

@@ -474,3 +474,57 @@ def test_the_runner_trains_the_grids_under_torchrun_before_the_notebooks(
         4,
     )
     assert load_run(reports)["distributed_training"]["returncode"] == returncode
+
+
+# ---------------------------------------------------------------------------------------------- --jobs
+
+
+def _waits_for(mine: str, other: str) -> list[tuple[str, str | None]]:
+    """A notebook that announces itself, then waits (up to a minute) for ``other`` to have started: it can
+    finish only when the two run at the same time."""
+    return [
+        (PARAMETERS, "parameters"),
+        (
+            "import os, time\nfrom pathlib import Path\nfrom vtr.report import save_metrics\n"
+            f"flags = Path(os.environ['VTR_REPORTS_DIR'])\n(flags / '{mine}.started').touch()\n"
+            f"deadline = time.time() + 60\nwhile not (flags / '{other}.started').exists():\n"
+            "    assert time.time() < deadline, 'the other notebook never started alongside'\n"
+            "    time.sleep(0.1)\n"
+            f"save_metrics('{mine}', {{'omp': os.environ.get('OMP_NUM_THREADS')}})",
+            None,
+        ),
+    ]
+
+
+def test_jobs_run_the_notebooks_after_01_side_by_side_with_a_share_of_the_cores(tmp_path: Path) -> None:
+    notebooks = tmp_path / "notebooks"
+    make_notebook(notebooks / "01_first.ipynb", AFTER)
+    make_notebook(notebooks / "02_b.ipynb", _waits_for("02_b", "03_c"))
+    make_notebook(notebooks / "03_c.ipynb", _waits_for("03_c", "02_b"))
+    reports = tmp_path / "reports"
+    code, out, err = run_main("--notebooks", str(notebooks), "--reports", str(reports), "--jobs", "2")
+    assert code == 0, out + err
+    rows = rows_by_stem(reports)
+    assert {stem: row["status"] for stem, row in rows.items()} == {"01_first": "ok", "02_b": "ok", "03_c": "ok"}
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert rows["02_b"]["metrics"] == rows["03_c"]["metrics"] == {"omp": share}
+    assert "vtr: 2 notebooks, 2 at a time" in out
+
+
+def test_split_preparing_and_parallel_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vtr.report.notebooks import split_preparing
+
+    for stem in ("00_a", "01_b", "02_c", "05_d"):
+        make_notebook(tmp_path / f"{stem}.ipynb", AFTER)
+    found = discover_notebooks(tmp_path)
+    head, rest = split_preparing(found)
+    assert [nb.stem for nb in head] == ["00_a", "01_b"] and [nb.stem for nb in rest] == ["02_c", "05_d"]
+    assert split_preparing(found[2:]) == ([], found[2:])  # --from 02: everything may run in parallel
+    sample = load_profile("sample")  # device cpu
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert runner.parallel_jobs(sample, "auto") == 2 and runner.parallel_jobs(sample, "3") == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert runner.parallel_jobs(sample, "auto") == 1
+    for bad in ("0", "two"):
+        with pytest.raises(UsageError, match="--jobs"):
+            runner.parallel_jobs(sample, bad)

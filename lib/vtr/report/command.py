@@ -46,6 +46,13 @@ def add_parser(commands: Any) -> None:
         help="train notebooks 02-03's grids first with `vtr train --nproc N` (torchrun); auto: every GPU "
         "when the profile trains on CUDA and there are several (default); 1: no separate step",
     )
+    opt(
+        "--jobs",
+        default="auto",
+        metavar="auto|N",
+        help="run the notebooks after 00-01 (which build the world and vtr-tiny) N at a time, each kernel "
+        "with its share of the cores; auto: 2 on a CPU profile with at least 2 cores, else 1 (default)",
+    )
     reports.set_defaults(handler=handle)
 
 
@@ -66,6 +73,7 @@ def handle(args: argparse.Namespace) -> int:
         kernel=args.kernel,
         progress=not args.no_progress,
         gpus=args.gpus,
+        jobs=args.jobs,
     )
     try:
         return run(options, _command_line(), profile=profile)

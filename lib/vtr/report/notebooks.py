@@ -14,6 +14,10 @@ from pathlib import Path
 import nbformat
 
 PARAMETERS_TAG = "parameters"
+# Notebooks that build what every later one reads: 00 the sample world, 01 the pretrained vtr-tiny
+# (cached under data/). They run alone and in order; the notebooks after them share nothing but those
+# caches, so ``--jobs`` may run them side by side.
+PREPARING = (0, 1)
 _NOTEBOOK_NAME = re.compile(r"^(\d+)_[^.]+\.ipynb$")
 
 
@@ -85,3 +89,10 @@ def parameters_cells(nb: nbformat.NotebookNode) -> list[int]:
         i for i, cell in enumerate(nb.cells) if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])
     ]
 
+
+
+def split_preparing(selected: Sequence[Notebook]) -> tuple[list[Notebook], list[Notebook]]:
+    """``selected`` cut after the last notebook of :data:`PREPARING` in it: the head runs in order, the
+    rest may run in parallel."""
+    last = max((i for i, nb in enumerate(selected) if nb.number in PREPARING), default=-1)
+    return list(selected[: last + 1]), list(selected[last + 1 :])

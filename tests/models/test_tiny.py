@@ -188,3 +188,19 @@ def test_checkpoint_is_built_once_and_loaded_like_any_checkpoint(
         for change in ({}, {"seed": 1}, {"world.n_stills": 100}, {"tiny.lr": 5e-3})
     }
     assert len(keys) == 4
+
+
+def test_world_fields_pretraining_never_reads_keep_the_checkpoint(tmp_path: Path) -> None:
+    small = {"data_dir": str(tmp_path), "world.n_stills": 30, "tiny.pool_stills": 8, "tiny.pool_clips": 4}
+    unread = {"world.n_clips": 9, "world.static_fraction": 0.5, "world.n_long_videos": 1,
+              "world.events_per_long_video": 2}  # fmt: skip
+    assert {key.split(".")[1] for key in unread} == set(tiny.WORLD_FIELDS_UNREAD)
+    a = load_profile("sample", overrides={**small, "world.n_clips": 20, "world.n_long_videos": 0})
+    b = load_profile("sample", overrides={**small, **unread})
+    assert tiny.checkpoint_key(a) == tiny.checkpoint_key(b)
+    # The claim behind the shared key: both worlds give pretraining the very same images and captions.
+    for set_a, set_b in zip(tiny._training_sets(a), tiny._training_sets(b), strict=True):
+        images = "frames" if isinstance(set_a, tiny.ClipSet) else "images"
+        assert np.array_equal(getattr(set_a, images), getattr(set_b, images))
+        assert set_a.captions == set_b.captions
+    assert tiny.checkpoint_key(a) != tiny.checkpoint_key(load_profile("sample", overrides={**small, "world.size": 48}))

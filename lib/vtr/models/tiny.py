@@ -14,8 +14,9 @@ cores, deterministically, and cached:
     metrics = tiny_metrics(profile)          # held-out zero-shot accuracy, per attribute too
 
 The checkpoint is a plain open_clip state dict, so ``load_encoder(profile)`` loads it exactly as
-it loads any local checkpoint. The hash covers the architecture, the pretraining and world
-configs, the seed and :data:`TRAINING_VERSION`, so changing any of them retrains.
+it loads any local checkpoint. The hash covers the architecture, the pretraining config, the world
+config but the fields pretraining never reads (:data:`WORLD_FIELDS_UNREAD`), the seed and
+:data:`TRAINING_VERSION`, so changing any of them retrains.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ SELF_PRETRAINED_ARCHS = (TINY_ARCH, "vtr-tiny-vit")
 # Bump when the training procedure changes, so that cached checkpoints are rebuilt.
 # 2: the motion pool, the trend head, training through vtr.train.fit.
 TRAINING_VERSION = 2
+#: World fields that only shape the retrieval clips and long videos: pretraining reads the world's
+#: stills and its frame format, never these, so changing them keeps the cached checkpoint.
+WORLD_FIELDS_UNREAD = ("n_clips", "static_fraction", "n_long_videos", "events_per_long_video")
 MAX_SHIFT_PX = 4
 # What early stopping watches on the held-out stills (see zero_shot_metrics).
 STOPPING_METRIC = "appearance_top1"
@@ -382,9 +386,10 @@ def arch_config(arch: str = TINY_ARCH) -> dict[str, Any]:
 
 def checkpoint_key(profile: Profile, arch: str = TINY_ARCH) -> str:
     """A short hash (:func:`vtr.keys.run_key`) of everything the checkpoint depends on."""
+    world = {k: v for k, v in dataclasses.asdict(profile.world).items() if k not in WORLD_FIELDS_UNREAD}
     return run_key(
         {"version": TRAINING_VERSION, "arch": arch_config(arch), "tiny": profile.tiny,
-         "world": profile.world, "seed": profile.seed}
+         "world": world, "seed": profile.seed}
     )  # fmt: skip
 
 

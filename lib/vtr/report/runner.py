@@ -198,15 +198,16 @@ def run(options: RunOptions, argv: Sequence[str] = (), profile: Profile | None =
     try:
         if command:
             trained = train_first(command, root, run_record)
+        # One at a time runs in this thread, so that ^C stops the running kernel at once.
         with kernel_environment(root, reports, 1):
-            for notebook in head:
+            for notebook in head if jobs > 1 else selected:
                 step(notebook, options.progress)
-        if jobs > 1 and len(rest) > 1:
+        if jobs > 1 and rest:
             print(f"vtr: {len(rest)} notebooks, {jobs} at a time")
-        # Kernels share the cores: each gets its share of torch / OpenMP threads, not all of them.
-        with kernel_environment(root, reports, jobs), ThreadPoolExecutor(max_workers=jobs) as pool:
-            for _ in pool.map(lambda nb: step(nb, options.progress and jobs == 1), rest):
-                pass
+            # Kernels share the cores: each gets its share of torch / OpenMP threads, not all of them.
+            with kernel_environment(root, reports, jobs), ThreadPoolExecutor(max_workers=jobs) as pool:
+                for _ in pool.map(lambda nb: step(nb, False), rest):
+                    pass
     finally:
         run_record["finished_at"] = now()
         index = publish()

@@ -173,16 +173,20 @@ class _Group:
 
 
 def _plan_groups(cfg: WorldConfig, seed: int) -> list[_Group]:
-    """Round-robin over the motion families until ``n_clips`` clips, appearances never repeated."""
+    """Round-robin over the motion families until ``n_clips`` clips, with a static clip whenever the
+    static ones fall below ``static_fraction`` of the clips so far; appearances never repeated."""
     rng = np.random.default_rng([seed, _PLAN])
     groups: list[_Group] = []
     seen: set[tuple[object, ...]] = set()
-    total = 0
-    cycle = list(CATEGORIES)
+    total = n_static = n_moving = 0
+    families = [c for c in CATEGORIES if c != "static"]
     while total < cfg.n_clips:
-        category = cycle[len(groups) % len(cycle)]
-        if cfg.n_clips - total == 1:
-            category = "static"  # no room for a pair
+        if cfg.n_clips - total == 1 or n_static < cfg.static_fraction * (total + 1):
+            category = "static"  # (also when there is no room for a pair)
+            n_static += 1
+        else:
+            category = families[n_moving % len(families)]
+            n_moving += 1
         appearance = sample_appearance(rng, rotating=category == "rotation")
         while appearance.key() in seen:
             appearance = sample_appearance(rng, rotating=category == "rotation")

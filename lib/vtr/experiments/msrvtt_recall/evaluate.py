@@ -141,14 +141,14 @@ def compute_rows(
     with torch.no_grad():
         text = projection(torch.from_numpy(test.text).to(device)).cpu().numpy()
     rows[SEED_002] = score_row(SEED_002, text, test.videos, test.caption_to_video, **score,
-                               history=history_of(result), note=note_of(result))  # fmt: skip
+                               history=history_of(result), note=note_of(result, mr.monitor))  # fmt: skip
     trend_state = pretrained_trend(cfg) if same_width else None
     for kind in mr.heads if same_width else ():
         name = f"{kind} head"
         head, result = train_temporal_head(cfg, kind, fit_part, val, device=device, out_dir=where(name),
                                            progress=progress, trend_state=trend_state)  # fmt: skip
         videos = encode_frames(head, test.frames, device).cpu().numpy()
-        note = note_of(result) if result is not None else "no trainable parameters: mean pooling as is"
+        note = note_of(result, mr.monitor) if result is not None else "no trainable parameters: mean pooling as is"
         rows[name] = score_row(name, test.text, videos, test.caption_to_video, **score,
                                history=history_of(result), note=note)  # fmt: skip
     return rows

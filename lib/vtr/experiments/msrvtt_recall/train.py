@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from vtr import metrics as M
 from vtr.data.samplers import PairBatchSampler
 from vtr.experiments.msrvtt_recall.data import SplitData
+from vtr.finetune import MONITORS
 from vtr.keys import array_digest, run_key
 from vtr.losses import hard_negative_info_nce, info_nce
 from vtr.models.projection import TextProjection, create_projection
@@ -135,7 +136,9 @@ def _train_config(cfg: Profile) -> Any:
 
 
 def _held_out(val: SplitData | None, score: Callable[[nn.Module, SplitData], tuple[Tensor, Tensor]]) -> Any:
-    """A ``validate`` callback: t2v R@1 / MeanR on the held-out videos (None without a held-out part)."""
+    """A ``validate`` callback on the held-out videos (None without a held-out part): t2v R@1, MeanR,
+    and, as notebook 02 watches them (:func:`vtr.finetune.validation_metrics`), the hard-pair accuracy
+    and its mean with R@1 (R@1 alone where there are no hard pairs, as on MSR-VTT)."""
     if val is None:
         return None
 
@@ -143,7 +146,11 @@ def _held_out(val: SplitData | None, score: Callable[[nn.Module, SplitData], tup
         text, videos = score(model, val)
         sim = (text @ videos.T).float().cpu().numpy()
         ranks = M.t2v_ranks(sim, val.caption_to_video)
-        return {"val_R@1": float(100 * np.mean(ranks == 1)), "val_MeanR": float(ranks.mean())}
+        out = {"val_R@1": float(100 * np.mean(ranks == 1)), "val_MeanR": float(ranks.mean())}
+        outcomes = M.pair_outcomes(sim, val.caption_to_video, val.pairs.partner) if val.pairs is not None else np.empty(0)
+        out["val_pair_acc"] = 100.0 * float(outcomes.mean()) if outcomes.size else out["val_R@1"]
+        out["val_R@1+pair_acc"] = (out["val_R@1"] + out["val_pair_acc"]) / 2
+        return out
 
     return validate
 
@@ -180,6 +187,7 @@ def train_projection(
         _train_config(cfg),
         out_dir=out_dir or run_dir(cfg, train, SEED_002),
         validate=_held_out(val, score),
+        monitor=MONITORS[cfg.msrvtt_recall.monitor],
         seed=cfg.seed,
         device=device,
         progress=progress,
@@ -260,6 +268,7 @@ def train_temporal_head(
         _train_config(cfg),
         out_dir=out_dir or run_dir(cfg, train, f"{kind} head", trend_state),
         validate=_held_out(val, score),
+        monitor=MONITORS[cfg.msrvtt_recall.monitor],
         seed=cfg.seed,
         device=device,
         progress=progress,
@@ -288,9 +297,9 @@ def history_of(result: TrainResult | None) -> pd.DataFrame | None:
 
 
 
-def note_of(result: TrainResult | None) -> str:
-    """A one-line note on how training ended: best epoch, its held-out R@1, early stop."""
+def note_of(result: TrainResult | None, monitor: str = "R@1") -> str:
+    """A one-line note on how training ended: best epoch, its held-out ``monitor`` value, early stop."""
     if result is None:
         return ""
-    value = "" if result.best_value is None else f" (held-out R@1 {result.best_value:.1f})"
+    value = "" if result.best_value is None else f" (held-out {monitor} {result.best_value:.1f})"
     return f"best epoch {result.best_epoch}{value}" + (", stopped early" if result.stopped_early else "")

@@ -153,8 +153,8 @@ class WorldConfig:
     __pydantic_config__ = _SECTION
 
     n_clips: Positive = 1400  # short clips (train/val/test), mostly in hard pairs of two
-    # Share of clips that are static (one clip, no partner). They are 03's appearance-only contrast:
-    # its interaction's interval is as wide as their number allows (1/13, before: +-12 points).
+    # Share of clips that are static (one clip, no partner): 03's appearance-only contrast, whose
+    # interval narrows with their number (at 1/13 of the clips it spanned about +-12 points).
     static_fraction: Fraction = 0.25
     n_long_videos: Count = 20  # multi-event videos for moment retrieval
     events_per_long_video: Positive = 5

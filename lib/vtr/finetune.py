@@ -625,10 +625,14 @@ def validation_metrics(model: FinetuneModel, val: FeatureSplit, ft: FinetuneConf
     ranks = M.t2v_ranks(ranking, val.caption_to_video)
     out = {"val_R@1": M.recall_metrics(ranks, (1,))["R@1"], "val_MeanR": float(ranks.mean())}
     partner = val.pairs.partner if val.pairs is not None else np.full(len(val.ids), -1)
-    outcomes = M.pair_outcomes(ranking, val.caption_to_video, partner)
-    out["val_pair_acc"] = 100.0 * float(outcomes.mean()) if outcomes.size else out["val_R@1"]
-    out["val_R@1+pair_acc"] = (out["val_R@1"] + out["val_pair_acc"]) / 2
-    return out
+    return out | pair_monitor_values(out["val_R@1"], M.pair_outcomes(ranking, val.caption_to_video, partner))
+
+
+def pair_monitor_values(r_at_1: float, outcomes: np.ndarray) -> dict[str, float]:
+    """``val_pair_acc`` (percent of ``outcomes``, the hard-pair captions that rank their own clip first)
+    and ``val_R@1+pair_acc``; without hard pairs the pair accuracy is ``r_at_1`` itself."""
+    pair_acc = 100.0 * float(outcomes.mean()) if outcomes.size else r_at_1
+    return {"val_pair_acc": pair_acc, "val_R@1+pair_acc": (r_at_1 + pair_acc) / 2}
 
 
 def _parameter_roles(cfg: Profile, model: FinetuneModel) -> tuple[list, list]:

@@ -15,7 +15,7 @@ cores, deterministically, and cached:
 
 The checkpoint is a plain open_clip state dict, so ``load_encoder(profile)`` loads it exactly as
 it loads any local checkpoint. The hash covers the architecture, the pretraining config, the world
-config but the fields pretraining never reads (:data:`WORLD_FIELDS_UNREAD`), the seed and
+config except the fields pretraining never reads (:data:`WORLD_FIELDS_UNREAD`), the seed and
 :data:`TRAINING_VERSION`, so changing any of them retrains.
 """
 

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from vtr import metrics as M
 from vtr.data.samplers import PairBatchSampler
 from vtr.experiments.msrvtt_recall.data import SplitData
-from vtr.finetune import MONITORS
+from vtr.finetune import MONITORS, pair_monitor_values
 from vtr.keys import array_digest, run_key
 from vtr.losses import hard_negative_info_nce, info_nce
 from vtr.models.projection import TextProjection, create_projection
@@ -147,10 +147,9 @@ def _held_out(val: SplitData | None, score: Callable[[nn.Module, SplitData], tup
         sim = (text @ videos.T).float().cpu().numpy()
         ranks = M.t2v_ranks(sim, val.caption_to_video)
         out = {"val_R@1": float(100 * np.mean(ranks == 1)), "val_MeanR": float(ranks.mean())}
-        outcomes = M.pair_outcomes(sim, val.caption_to_video, val.pairs.partner) if val.pairs is not None else np.empty(0)
-        out["val_pair_acc"] = 100.0 * float(outcomes.mean()) if outcomes.size else out["val_R@1"]
-        out["val_R@1+pair_acc"] = (out["val_R@1"] + out["val_pair_acc"]) / 2
-        return out
+        pairs = val.pairs
+        outcomes = M.pair_outcomes(sim, val.caption_to_video, pairs.partner) if pairs is not None else np.empty(0)
+        return out | pair_monitor_values(out["val_R@1"], outcomes)
 
     return validate
 
